@@ -1,0 +1,3 @@
+from bert_sweep.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Models, vocab and datasets: official downloads (checksums, cache, mirrors) and resolution."""

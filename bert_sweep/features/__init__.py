@@ -1,0 +1,1 @@
+"""SQuAD examples → fixed-length BERT features with the MLPerf reference windowing."""

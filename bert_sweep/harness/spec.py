@@ -1,0 +1,42 @@
+"""What a loadgen process needs (TestSpec) and what it gives back (TestOutcome).
+
+Both are plain picklable dataclasses: the parent builds a TestSpec, a fresh spawned process runs
+the loadgen test from it, and the parent reads the TestOutcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+MODES = ("accuracy", "performance")
+
+
+@dataclass
+class TestSpec:
+    mode: str  # "accuracy" | "performance"
+    scenario: str  # one of SCENARIOS (loadgen spelling)
+    user_conf: str  # rendered user.conf text; the runner writes it to output_dir/user.conf
+    output_dir: str  # fresh, empty folder for this test's loadgen logs
+    features_path: str  # Features .npz (features/squad_features.py)
+    backend: dict  # backend config with `_target_`, instantiated in the child process
+    model_path: str  # prepared model file handed to Backend.load
+    batch_size: int = 1
+    workers: int = 1  # inference threads pulling batches from the queue
+    batch_timeout_ms: float = 2.0  # Server/MultiStream: longest wait to fill a batch
+    trim_padding: bool = False  # cut each batch to its longest real sequence
+    sample_rows: list[int] | None = None  # feature rows forming the QSL (None = all)
+    performance_sample_count: int | None = None  # QSL perf count (None = all samples)
+    loadgen_model: str = "bert"  # model name loadgen looks up in mlperf.conf
+
+
+@dataclass
+class TestOutcome:
+    mode: str
+    output_dir: str
+    summary_path: str
+    detail_path: str
+    accuracy_log_path: str
+    wall_s: float
+    samples_issued: int = 0
+    log: dict = field(default_factory=dict)  # dataclasses.asdict of harness.mllog.LoadgenLog

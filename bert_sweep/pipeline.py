@@ -1,0 +1,286 @@
+"""One run, stage by stage: assets → features → backend → loadgen tests → evaluation → report.
+
+Each loadgen test runs in a fresh process (harness.runner); this module only orchestrates and
+records. Accuracy is reused across runs with the same numerics (evaluation.reuse) unless
+`reuse_accuracy=false`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from bert_sweep.config.schema import RunConfig
+from bert_sweep.evaluation.reuse import FP32_REFERENCE, AccuracyStore, accuracy_key
+from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, decide, write_json_atomic
+
+# Scenarios whose user.conf needs a target QPS (estimated by a warm-up when not given).
+_QPS_SCENARIOS = ("Offline", "Server")
+
+
+class PhaseTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def loadgen_settings(cfg: RunConfig, n_samples: int) -> dict:
+    """user.conf settings (before the optional warm-up sets target_qps) from the config."""
+    p, s = cfg.profile, cfg.scenario
+    perf_count = p.performance_sample_count
+    if perf_count is None and n_samples < 10833:
+        perf_count = n_samples  # mlperf.conf's 10,833 cannot exceed the QSL
+    return {
+        "min_duration": p.min_duration_ms,
+        "min_query_count": p.min_query_count,
+        "max_query_count": p.max_query_count,
+        "performance_sample_count_override": perf_count,
+        "target_qps": s.target_qps,
+        "target_latency": s.target_latency_ms,
+        "samples_per_query": s.samples_per_query,
+    }
+
+
+def backend_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg.backend)
+
+
+class Pipeline:
+    def __init__(self, cfg: RunConfig, run_dir: Path) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.cache_dir = Path(cfg.assets.cache_dir)
+        self.timer = PhaseTimer()
+
+    # -- stages ------------------------------------------------------------------------------
+    def _assets(self):
+        from bert_sweep.assets.resolve import resolve_dataset, resolve_model, resolve_vocab
+
+        with self.timer("assets"):
+            self.model = resolve_model(self.cfg.model, self.cfg.assets)
+            self.dataset_path = resolve_dataset(self.cfg.dataset.name, self.cfg.assets)
+            self.vocab_path = resolve_vocab(self.cfg.assets)
+
+    def _features(self):
+        from bert_sweep.assets.vocab import md5sum
+        from bert_sweep.features.squad_features import load_or_build_features
+
+        with self.timer("features"):
+            self.features, self.examples, self.features_path = load_or_build_features(
+                self.dataset_path,
+                self.vocab_path,
+                self.cache_dir,
+                progress=self.cfg.assets.progress,
+            )
+            self.dataset_digest = md5sum(self.dataset_path)
+        total = len(self.features)
+        limit = self.cfg.profile.max_samples
+        self.n_samples = total if limit is None else min(total, limit)
+        self.rows = None if self.n_samples == total else list(range(self.n_samples))
+
+    def _backend(self):
+        from hydra.utils import instantiate
+
+        with self.timer("prepare"):
+            self.backend = instantiate(backend_dict(self.cfg), _convert_="all")
+            self.prepared_path = self.backend.prepare(self.model.path, self.cache_dir)
+
+    def _spec(self, mode: str, out: str, backend: dict, model_path: Path, **extra):
+        from bert_sweep.harness.spec import TestSpec
+
+        h = self.cfg.harness
+        return TestSpec(
+            mode=mode,
+            scenario=self.cfg.scenario.name,
+            output_dir=str(self.run_dir / out),
+            features_path=str(self.features_path),
+            backend=backend,
+            model_path=str(model_path),
+            batch_size=self.cfg.backend.batch_size,
+            workers=h.workers,
+            batch_timeout_ms=h.batch_timeout_ms,
+            trim_padding=h.trim_padding,
+            sample_rows=self.rows,
+            settings=loadgen_settings(self.cfg, self.n_samples),
+            **extra,
+        )
+
+    def _measure_accuracy(self, out: str, backend: dict, model_path: Path) -> dict:
+        from bert_sweep.assets.vocab import load_tokenizer
+        from bert_sweep.evaluation.accuracy_log import score_accuracy_log
+        from bert_sweep.harness.runner import run_test
+
+        outcome = run_test(self._spec("accuracy", out, backend, model_path))
+        features = (
+            self.features if self.rows is None else self.features.select(np.asarray(self.rows))
+        )
+        scored = score_accuracy_log(
+            Path(outcome.accuracy_log_path),
+            self.examples,
+            features,
+            load_tokenizer(self.vocab_path),
+        )
+        return {
+            "exact_match": scored.exact_match,
+            "f1": scored.f1,
+            "n_samples": scored.n_samples,
+            "n_examples": scored.n_examples,
+            "run_dir": str(self.run_dir),
+            "log_dir": outcome.output_dir,
+            "wall_s": round(outcome.wall_s, 3),
+        }
+
+    def _accuracy(self) -> dict:
+        store = AccuracyStore(self.cache_dir)
+        numerics = self.backend.numerics_key()
+        key = accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, numerics)
+        record = store.get(key) if self.cfg.reuse_accuracy else None
+        reused = record is not None
+        with self.timer("accuracy"):
+            if record is None:
+                record = self._measure_accuracy(
+                    "accuracy", backend_dict(self.cfg), self.prepared_path
+                )
+                store.put(key, record | {"numerics": numerics})
+        reference, source = self._reference(
+            store,
+            accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, FP32_REFERENCE),
+            numerics,
+            record,
+        )
+        ratio = record["f1"] / reference if reference else float("nan")
+        return {
+            "exact_match": record["exact_match"],
+            "f1": record["f1"],
+            "n_samples": record["n_samples"],
+            "n_examples": record["n_examples"],
+            "reference_f1": reference,
+            "reference_source": source,
+            "ratio": ratio,
+            "meaningful": True,
+            "reused": reused,
+            "measured_in": record.get("run_dir"),
+            "numerics": numerics,
+        }
+
+    def _reference(self, store, ref_key: str, numerics: dict, own: dict) -> tuple[float, str]:
+        """fp32 reference F1 over the same samples: the official figure for the whole dataset,
+        else the fp32 onnxruntime accuracy of the same model (measured once, cached)."""
+        if self.rows is None and self.cfg.model.reference_f1 is not None:
+            return float(self.cfg.model.reference_f1), "model.reference_f1"
+        if numerics == FP32_REFERENCE:
+            return own["f1"], "this run (fp32 onnxruntime)"
+        ref = store.get(ref_key)
+        if ref is None:
+            with self.timer("reference"):
+                from bert_sweep.config.schema import OnnxBackendConfig
+
+                backend = dataclasses.asdict(
+                    OnnxBackendConfig(
+                        batch_size=self.cfg.backend.batch_size,
+                        providers=list(self.cfg.device.providers),
+                    )
+                )
+                ref = self._measure_accuracy("reference", backend, self.model.path)
+                store.put(ref_key, ref | {"numerics": FP32_REFERENCE})
+            return ref["f1"], "measured now (fp32 onnxruntime, same samples)"
+        return ref["f1"], "cached fp32 onnxruntime run, same samples"
+
+    def _performance(self) -> dict:
+        from bert_sweep.harness.runner import run_test
+
+        auto = self.cfg.scenario.name in _QPS_SCENARIOS and self.cfg.scenario.target_qps is None
+        with self.timer("performance"):
+            outcome = run_test(
+                self._spec(
+                    "performance",
+                    "performance",
+                    backend_dict(self.cfg),
+                    self.prepared_path,
+                    auto_target_qps=auto,
+                    target_qps_factor=self.cfg.profile.target_qps_factor,
+                    warmup_batches=self.cfg.profile.warmup_batches,
+                )
+            )
+        log = outcome.log
+        return {
+            "result": log.get("result"),
+            "result_name": log.get("result_name"),
+            "samples_per_second": log.get("samples_per_second"),
+            "validity": log.get("validity"),
+            "invalid_reasons": log.get("invalid_reasons", []),
+            "latency_ns": log.get("latency_ns", {}),
+            "samples_issued": outcome.samples_issued,
+            "duration_s": log.get("duration_s"),
+            "target_qps": log.get("effective", {}).get("target_qps"),
+            "seeds": log.get("seeds", {}),
+            "errors": log.get("errors", []),
+            "log_dir": outcome.output_dir,
+            "wall_s": round(outcome.wall_s, 3),
+        }
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> dict:
+        from bert_sweep.report.system_info import git_commit, package_versions, system_info
+
+        cfg = self.cfg
+        started = time.time()
+        self._assets()
+        self._features()
+        self._backend()
+        accuracy = None
+        if cfg.profile.accuracy:
+            accuracy = self._accuracy() if self.model.meaningful else {"meaningful": False}
+        performance = self._performance() if cfg.profile.performance else None
+        verdict = decide(accuracy, performance, cfg.target)
+        results = {
+            "schema": SCHEMA_VERSION,
+            "status": "ok",
+            "error": None,
+            "model": cfg.model.name,
+            "dataset": cfg.dataset.name,
+            "backend": cfg.backend.name,
+            "precision": cfg.backend.precision,
+            "device": cfg.device.name,
+            "scenario": cfg.scenario.name,
+            "profile": cfg.profile.name,
+            "batch_size": cfg.backend.batch_size,
+            "target": cfg.target,
+            "accuracy": accuracy,
+            "performance": performance,
+            "verdict": verdict,
+            "submission_ready": bool(
+                cfg.profile.valid_for_submission and self.model.packageable and verdict["feasible"]
+            ),
+            "model_info": {
+                "path": str(self.model.path),
+                "digest": self.model.digest,
+                "prepared_path": str(self.prepared_path),
+                "meaningful": self.model.meaningful,
+                "packageable": self.model.packageable,
+            },
+            "backend_info": dataclasses.asdict(self.backend.info()),
+            "n_samples": self.n_samples,
+            "dataset_path": str(self.dataset_path),
+            "features_path": str(self.features_path),
+            "timings_s": self.timer.seconds | {"total": round(time.time() - started, 3)},
+            "system": system_info(),
+            "packages": package_versions(),
+            "git_commit": git_commit(Path(cfg.paths.root_dir)),
+            "run_dir": str(self.run_dir),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "config": dataclasses.asdict(cfg),
+        }
+        write_json_atomic(self.run_dir / RESULTS_FILE, results)
+        return results
