@@ -12,8 +12,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from bert_sweep.config.schema import RunConfig
 from bert_sweep.evaluation.reuse import FP32_REFERENCE, AccuracyStore, accuracy_key
 from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, decide, write_json_atomic
@@ -69,7 +67,7 @@ class Pipeline:
 
         with self.timer("assets"):
             self.model = resolve_model(self.cfg.model, self.cfg.assets)
-            self.dataset_path = resolve_dataset(self.cfg.dataset.name, self.cfg.assets)
+            self.dataset_path = resolve_dataset(self.cfg.dataset, self.cfg.assets)
             self.vocab_path = resolve_vocab(self.cfg.assets)
 
     def _features(self):
@@ -122,14 +120,12 @@ class Pipeline:
         from bert_sweep.harness.runner import run_test
 
         outcome = run_test(self._spec("accuracy", out, backend, model_path))
-        features = (
-            self.features if self.rows is None else self.features.select(np.asarray(self.rows))
-        )
         scored = score_accuracy_log(
             Path(outcome.accuracy_log_path),
             self.examples,
-            features,
+            self.features,
             load_tokenizer(self.vocab_path),
+            sample_rows=self.rows,
         )
         return {
             "exact_match": scored.exact_match,

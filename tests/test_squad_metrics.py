@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,6 @@ from bert_sweep.evaluation.squad_metrics import (
     score_dataset_json,
     score_examples,
 )
-
-DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev.json"
 
 
 @pytest.mark.parametrize(
@@ -106,10 +103,10 @@ def test_bad_inputs_raise_one_line_errors():
         evaluate([], {})
 
 
-@pytest.mark.skipif(not DEV.is_file(), reason="shared SQuAD dev set not available")
-def test_real_dev_set_gold_predictions_score_100_and_agree():
-    data = json.loads(DEV.read_text(encoding="utf-8"))
-    examples = parse_squad(data, source=str(DEV))
+def test_real_dev_set_gold_predictions_score_100_and_agree(shared_data):
+    dev = shared_data / "squad-v1.1-dev.json"
+    data = json.loads(dev.read_text(encoding="utf-8"))
+    examples = parse_squad(data, source=str(dev))
     gold_first = {ex.qas_id: ex.answers[0] for ex in examples}
     assert evaluate_dataset_json(data, gold_first) == {"exact_match": 100.0, "f1": 100.0}
     # Half the questions unanswered: exactly half the score, over all 10,570 questions.

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bert_sweep.config.schema import AssetsConfig, ModelConfig
+from bert_sweep.config.schema import AssetsConfig, DatasetConfig, ModelConfig
 from bert_sweep.errors import AssetError
 
 
@@ -78,9 +78,14 @@ def resolve_model(model: ModelConfig, assets: AssetsConfig) -> ModelAsset:
     return ModelAsset(path, file_digest(path), model.accuracy_meaningful, model.packageable)
 
 
-def resolve_dataset(name: str, assets: AssetsConfig) -> Path:
-    if name == "synthetic":
+def resolve_dataset(dataset: DatasetConfig, assets: AssetsConfig) -> Path:
+    if dataset.name == "synthetic":
         return embedded_assets(assets).dev_path
+    if dataset.name == "file":
+        path = Path(dataset.path).expanduser()
+        if not path.is_file():
+            raise AssetError(f"dataset.path={dataset.path}: file not found")
+        return path
     return _fetch("squad_dev", assets)
 
 

@@ -17,7 +17,7 @@ from bert_sweep.errors import field_error
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 MODEL_SOURCES = ("embedded", "download", "file", "random")
-DATASETS = ("synthetic", "squad")
+DATASETS = ("synthetic", "squad", "file")
 ACCURACY_TARGETS = (0.99, 0.999)
 
 
@@ -59,11 +59,14 @@ class ModelConfig:
 
 @dataclass
 class DatasetConfig:
-    name: str = MISSING  # synthetic (embedded dev split) | squad (SQuAD v1.1 dev)
+    name: str = MISSING  # synthetic (embedded dev split) | squad (SQuAD v1.1 dev) | file
+    path: str | None = None  # name=file: any SQuAD v1.1-format JSON
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
             raise field_error("dataset", self.name, f"one of {list(DATASETS)}")
+        if self.name == "file" and not self.path:
+            raise field_error("dataset.path", self.path, "a SQuAD v1.1 JSON file for dataset=file")
 
 
 @dataclass

@@ -7,9 +7,11 @@ seq 384). A sample may appear more than once (loadgen may issue it repeatedly); 
 
 Subset runs: the QSL of a run may be a subset of the feature rows (`TestSpec.sample_rows`, QSL
 index → feature row). We score exactly the examples whose features are *all* among the QSL rows;
-an example cut by the subset boundary would otherwise be judged on part of its document. Every
-QSL sample must be in the log: a missing sample means the test did not finish, which is an error,
-not a smaller score.
+an example cut by the subset boundary would otherwise be judged on part of its document (the
+reference would score it, and every example outside the subset, as a wrong answer). Pass all
+features plus `sample_rows` for an exact count; already-selected features also work for a QSL that
+is a contiguous range of rows (see `_covered_examples`). Every QSL sample must be in the log: a
+missing sample means the test did not finish, which is an error, not a smaller score.
 """
 
 from __future__ import annotations
@@ -104,6 +106,26 @@ def read_accuracy_log(
     return np.ascontiguousarray(logits[:, :, 0]), np.ascontiguousarray(logits[:, :, 1])
 
 
+def _covered_examples(features: Features, rows: np.ndarray, n_examples: int) -> np.ndarray:
+    """bool [n_examples]: every feature of the example is among `rows`.
+
+    Counted against `features` (all features when the caller passes them with `sample_rows`).
+    When the caller passes already-selected features, counting cannot see what was cut, so we
+    also require the example's first window (starting at its first document sub-token) and its
+    last window (ending at its last one) to be present: this catches a QSL that is a contiguous
+    range of rows, which is how subset runs are built.
+    """
+    ex = features.example_index
+    total = np.bincount(ex, minlength=n_examples)
+    got = np.bincount(ex[rows], minlength=n_examples)  # rows are unique here
+    n_doc = np.diff(features.tok_to_orig_offsets)[ex[rows]]
+    first = np.zeros(n_examples, bool)
+    last = np.zeros(n_examples, bool)
+    first[ex[rows][features.span_start[rows] == 0]] = True
+    last[ex[rows][features.span_start[rows] + features.span_length[rows] == n_doc]] = True
+    return (got == total) & (total > 0) & first & last
+
+
 @dataclass
 class AccuracyResult:
     """Scores of one accuracy log; `n_examples` questions were scored from `n_samples` samples."""
@@ -131,8 +153,9 @@ def score_accuracy_log(
 ) -> AccuracyResult:
     """Post-process and score an accuracy log (see the module docstring for subset runs).
 
-    `features` are all features of the dataset and `examples` its examples; `sample_rows` maps
-    qsl_idx → feature row (None: qsl_idx is the feature row and the QSL holds all features).
+    `examples` are all examples; `features` all their features with `sample_rows` mapping
+    qsl_idx → feature row, or (sample_rows=None) exactly the QSL's features in QSL order, e.g.
+    `features.select(rows)` for a subset run.
     """
     seq_len = features.input_ids.shape[1]
     if sample_rows is None:
@@ -144,25 +167,21 @@ def score_accuracy_log(
                 f"sample_rows: expected feature rows in [0, {len(features)}), "
                 f"got {int(rows.min())}..{int(rows.max())}"
             )
+        if len(np.unique(rows)) != len(rows):
+            raise HarnessError("sample_rows: expected each feature row at most once")
     start, end = read_accuracy_log(path, len(rows), seq_len)
 
-    # An example is covered when all its feature rows are in the QSL.
-    n_ex = len(examples)
-    total = np.bincount(features.example_index, minlength=n_ex)
+    covered = _covered_examples(features, rows, len(examples))
     in_qsl = np.zeros(len(features), bool)
     in_qsl[rows] = True
-    got = np.bincount(features.example_index[in_qsl], minlength=n_ex)
-    covered = (got == total) & (total > 0)
+    got = np.bincount(features.example_index[in_qsl], minlength=len(examples))
     partial = int(((got > 0) & ~covered).sum())
     if not covered.any():
         raise HarnessError(
             f"{path}: no example has all its features among the {len(rows)} samples; "
             "expected a QSL holding every feature of at least one example"
         )
-    # One row per QSL feature of a covered example (a repeated row counts once).
-    keep = np.flatnonzero(covered[features.example_index[rows]])
-    _, first = np.unique(rows[keep], return_index=True)
-    keep = keep[np.sort(first)]
+    keep = np.flatnonzero(covered[features.example_index[rows]])  # QSL indices to post-process
     predictions = predictions_from_logits(
         examples,
         features.select(rows[keep]),

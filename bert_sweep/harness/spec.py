@@ -14,6 +14,7 @@ MODES = ("accuracy", "performance")
 
 @dataclass
 class TestSpec:
+    __test__ = False  # not a pytest test class despite the name
     mode: str  # "accuracy" | "performance"
     scenario: str  # one of SCENARIOS (loadgen spelling)
     user_conf: str  # rendered user.conf text; the runner writes it to output_dir/user.conf
@@ -23,15 +24,18 @@ class TestSpec:
     model_path: str  # prepared model file handed to Backend.load
     batch_size: int = 1
     workers: int = 1  # inference threads pulling batches from the queue
-    batch_timeout_ms: float = 2.0  # Server/MultiStream: longest wait to fill a batch
+    batch_timeout_ms: float = 2.0  # Server: longest wait to fill a batch (see harness/sut.py)
     trim_padding: bool = False  # cut each batch to its longest real sequence
     sample_rows: list[int] | None = None  # feature rows forming the QSL (None = all)
     performance_sample_count: int | None = None  # QSL perf count (None = all samples)
     loadgen_model: str = "bert"  # model name loadgen looks up in mlperf.conf
+    sort_by_length: bool = False  # Offline: order the query by real length (pairs with trim)
+    enable_trace: bool = False  # write loadgen's mlperf_log_trace.json (large; not submitted)
 
 
 @dataclass
 class TestOutcome:
+    __test__ = False
     mode: str
     output_dir: str
     summary_path: str
@@ -40,3 +44,7 @@ class TestOutcome:
     wall_s: float
     samples_issued: int = 0
     log: dict = field(default_factory=dict)  # dataclasses.asdict of harness.mllog.LoadgenLog
+    scenario: str = ""
+    user_conf_path: str = ""
+    sut_stats: dict = field(default_factory=dict)  # dataclasses.asdict of harness.sut.SutStats
+    backend_info: dict = field(default_factory=dict)  # dataclasses.asdict of Backend.info()

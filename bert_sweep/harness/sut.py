@@ -13,9 +13,10 @@ MultiStream loadgen sends the next query only after the current one completes, s
 never add a sample; the batcher takes what is queued and runs. Offline chunks are already full.
 
 Each sample's response is float32 `[seq, 2]` row-major, (start, end) interleaved: 3,072 bytes
-for seq 384. With `trim_padding` a batch is cut to its longest real length before predict and the
-logits are padded back with -10000.0; this is exact for BERT with an attention mask (padded
-positions neither influence real ones nor can be part of an answer).
+for seq 384. With `trim_padding` a batch is cut to its longest real length before predict, and
+every position past a sample's own real length is set to -10000.0, so a sample's bytes do not
+depend on its batch-mates. This is exact for BERT with an attention mask: padded positions
+influence no real position and can never be part of an answer.
 
 A failing batch must not hang loadgen: the first error is recorded, that batch and every later
 one is completed with empty responses (no more predict calls), and the runner raises afterwards.
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bert_sweep.backends.base import Backend
-from bert_sweep.errors import ConfigError, field_error
+from bert_sweep.errors import field_error
 from bert_sweep.harness.qsl import FeatureQSL
 from bert_sweep.harness.spec import SCENARIOS
 
@@ -163,7 +164,9 @@ class BatchingSUT:
         while len(pending) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                item = (
+                    self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get(False)
+                )
             except queue.Empty:
                 break
             if item is _STOP:
@@ -196,7 +199,7 @@ class BatchingSUT:
             t0 = time.perf_counter()
             start, end = self.backend.predict(batch)
             elapsed = time.perf_counter() - t0
-            out = self._assemble(start, end, len(ids), batch.input_ids.shape[1])
+            out = self._assemble(start, end, index, batch.input_ids.shape[1])
         except Exception as exc:
             if not isinstance(exc, _Skipped):
                 self._record(exc)
@@ -218,8 +221,13 @@ class BatchingSUT:
             stats.tokens_computed += len(ids) * batch.input_ids.shape[1]
             stats.tokens_real += int(self.qsl.lengths[index].sum())
 
-    def _assemble(self, start, end, n: int, width: int) -> np.ndarray:
-        """Interleave (start, end) into `[n, seq, 2]` float32, padding trimmed logits back."""
+    def _assemble(self, start, end, index: np.ndarray, width: int) -> np.ndarray:
+        """Interleave (start, end) into `[n, seq, 2]` float32.
+
+        When trimming, every position past a sample's own real length gets PAD_LOGIT (not only
+        those past the batch width), so a sample's bytes do not depend on its batch-mates.
+        """
+        n = len(index)
         start = np.asarray(start, dtype=np.float32)
         end = np.asarray(end, dtype=np.float32)
         if start.shape != (n, width) or end.shape != (n, width):
@@ -229,10 +237,10 @@ class BatchingSUT:
             )
         seq = self.qsl.seq_len
         out = np.empty((n, seq, 2), dtype=np.float32)
-        if width < seq:
-            out[:, width:, :] = PAD_LOGIT
         out[:, :width, 0] = start
         out[:, :width, 1] = end
+        if self.trim_padding:
+            out[np.arange(seq)[None, :] >= self.qsl.lengths[index][:, None]] = PAD_LOGIT
         return out
 
     def _record(self, exc: BaseException) -> None:
@@ -249,4 +257,4 @@ class _Skipped(Exception):
     """Internal: an earlier batch failed, so this one is completed empty without predict."""
 
 
-__all__ = ["PAD_LOGIT", "BatchingSUT", "ConfigError", "SutStats", "one_line"]
+__all__ = ["PAD_LOGIT", "BatchingSUT", "SutStats", "one_line"]

@@ -66,7 +66,7 @@ USER_CONF_KEYS: dict[str, _Key] = {
 _TARGET_LATENCY = {
     "SingleStream": _Key("float", frozenset({"SingleStream"}), what="ms"),
     "MultiStream": _Key("float", frozenset({"MultiStream"}), what="ms"),
-    "Server": _Key("int", frozenset({"Server"}), what="ms; loadgen reads Server latency as an integer"),
+    "Server": _Key("int", frozenset({"Server"}), what="ms, integer for Server"),
 }
 
 # Keys loadgen knows but that user.conf must not (or cannot) set, with the reason.

@@ -1,0 +1,83 @@
+"""Shared fixtures: the real data folder, the asset cache, config composition, and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data next to the checkout holds the real SQuAD v1.1 dev set and the BERT vocab; tests
+# reach them through the asset mirror option, the same path a user with a local copy would use.
+SHARED_DATA = ROOT.parent / "shared" / "data"
+# The same cache a user gets by default (conf/assets/default.yaml): the embedded model is built once.
+DEFAULT_CACHE = Path.home() / ".cache" / "bert_sweep"
+
+
+def requires_shared_data():
+    return pytest.mark.skipif(
+        not (SHARED_DATA / "squad-v1.1-dev.json").is_file(),
+        reason=f"needs the real SQuAD v1.1 dev set in {SHARED_DATA}",
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "squad-v1.1-dev.json").is_file():
+        pytest.skip(f"needs the real SQuAD v1.1 dev set in {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    DEFAULT_CACHE.mkdir(parents=True, exist_ok=True)
+    return DEFAULT_CACHE
+
+
+@pytest.fixture(scope="session")
+def embedded(cache_dir):
+    """The embedded model and synthetic dataset (built on first use, ~6 min on 2 cores)."""
+    from bert_sweep.embedded.build import build_embedded
+
+    return build_embedded(cache_dir, progress=False)
+
+
+@pytest.fixture
+def compose() -> Callable:
+    """Compose the real conf/ through Hydra's Compose API (as the CLI does) and validate it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from bert_sweep.config import config_dir
+    from bert_sweep.config.store import register_configs
+    from bert_sweep.config.validate import validate
+
+    register_configs()
+
+    def _compose(overrides: list[str] | None = None, output_dir: str = "."):
+        with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="test"):
+            cfg = hydra_compose("config", overrides=list(overrides or []), return_hydra_config=True)
+            HydraConfig.instance().set_config(cfg)
+            with open_dict(cfg):
+                cfg.paths.output_dir = output_dir
+                del cfg["hydra"]
+            return cfg, validate(cfg)
+
+    return _compose
+
+
+@pytest.fixture
+def run_cli(tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run `python -m bert_sweep` in a subprocess with its run dir under tmp_path."""
+
+    def _run(*args: str, run_dir: Path | None = None, timeout: float = 900):
+        run_dir = run_dir or tmp_path / "run"
+        cmd = [sys.executable, "-m", "bert_sweep", f"hydra.run.dir={run_dir}", *args]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+    return _run
