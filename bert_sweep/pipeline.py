@@ -109,6 +109,7 @@ class Pipeline:
             workers=h.workers,
             batch_timeout_ms=h.batch_timeout_ms,
             trim_padding=h.trim_padding,
+            sort_by_length=h.sort_by_length,
             sample_rows=self.rows,
             settings=loadgen_settings(self.cfg, self.n_samples),
             **extra,
@@ -149,6 +150,18 @@ class Pipeline:
                     "accuracy", backend_dict(self.cfg), self.prepared_path
                 )
                 store.put(key, record | {"numerics": numerics})
+        base = {
+            "exact_match": record["exact_match"],
+            "f1": record["f1"],
+            "n_samples": record["n_samples"],
+            "n_examples": record["n_examples"],
+            "reused": reused,
+            "measured_in": record.get("run_dir"),
+            "numerics": numerics,
+        }
+        if not self.backend.computes_model:
+            return base | {"meaningful": False, "reference_f1": None, "ratio": None,
+                           "reference_source": "none: the backend does not run the model"}
         reference, source = self._reference(
             store,
             accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, FP32_REFERENCE),
@@ -156,18 +169,11 @@ class Pipeline:
             record,
         )
         ratio = record["f1"] / reference if reference else float("nan")
-        return {
-            "exact_match": record["exact_match"],
-            "f1": record["f1"],
-            "n_samples": record["n_samples"],
-            "n_examples": record["n_examples"],
+        return base | {
+            "meaningful": True,
             "reference_f1": reference,
             "reference_source": source,
             "ratio": ratio,
-            "meaningful": True,
-            "reused": reused,
-            "measured_in": record.get("run_dir"),
-            "numerics": numerics,
         }
 
     def _reference(self, store, ref_key: str, numerics: dict, own: dict) -> tuple[float, str]:
@@ -205,26 +211,42 @@ class Pipeline:
                     backend_dict(self.cfg),
                     self.prepared_path,
                     auto_target_qps=auto,
-                    target_qps_factor=self.cfg.profile.target_qps_factor,
+                    target_qps_factor=self.cfg.scenario.qps_factor,
                     warmup_batches=self.cfg.profile.warmup_batches,
                 )
             )
         log = outcome.log
         return {
             "result": log.get("result"),
-            "result_name": log.get("result_name"),
-            "samples_per_second": log.get("samples_per_second"),
+            "result_name": log.get("result_key"),
+            "result_unit": log.get("result_unit"),
+            "samples_per_second": self._samples_per_second(log),
             "validity": log.get("validity"),
             "invalid_reasons": log.get("invalid_reasons", []),
             "latency_ns": log.get("latency_ns", {}),
             "samples_issued": outcome.samples_issued,
-            "duration_s": log.get("duration_s"),
+            "duration_s": round(outcome.wall_s, 3),
             "target_qps": log.get("effective", {}).get("target_qps"),
-            "seeds": log.get("seeds", {}),
+            "seeds": {
+                "qsl_rng_seed": log.get("qsl_rng_seed"),
+                "sample_index_rng_seed": log.get("sample_index_rng_seed"),
+                "schedule_rng_seed": log.get("schedule_rng_seed"),
+            },
+            "loadgen_version": log.get("loadgen_version"),
             "errors": log.get("errors", []),
+            "sut": outcome.sut_stats,
             "log_dir": outcome.output_dir,
-            "wall_s": round(outcome.wall_s, 3),
         }
+
+    @staticmethod
+    def _samples_per_second(log: dict) -> float | None:
+        """Throughput in every scenario (the search objective): Offline's result, Server's
+        completed rate, and the inverse of the mean latency for the stream scenarios."""
+        for key in ("samples_per_second", "completed_samples_per_second", "qps_w_lg"):
+            if log.get(key):
+                return float(log[key])
+        mean = (log.get("latency_ns") or {}).get("mean")
+        return 1e9 / mean if mean else None
 
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> dict:

@@ -23,7 +23,8 @@ def test_every_group_option_composes(compose, group):
     options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
     assert options, group
     for option in options:
-        extra = ["dataset.path=/tmp/x.json"] if (group, option) == ("dataset", "file") else []
+        extra = {("dataset", "file"): ["dataset.path=/tmp/x.json"],
+                 ("model", "file"): ["model.file=/tmp/x.onnx"]}.get((group, option), [])
         _, cfg = compose([f"{group}={option}", *extra])
         assert getattr(cfg, group) is not None
 

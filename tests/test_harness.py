@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -424,16 +425,22 @@ def test_bad_backend_target_is_a_one_line_error(tmp_path, features_path, tiny_mo
 def test_stray_audit_config_in_cwd_does_not_affect_the_run(
     tmp_path, features_path, tiny_model, monkeypatch
 ):
+    """Run from a cwd holding an audit.config, with paths given relative to that cwd."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     # if loadgen read this, the run would repeat one sample and log an audit warning
     (cwd / "audit.config").write_text("*.*.performance_issue_same = 1\n")
+    shutil.copy(features_path, cwd / "features.npz")
+    shutil.copy(tiny_model, cwd / "model.onnx")
     monkeypatch.chdir(cwd)
     conf = {"min_duration": 100, "target_qps": 1000, "performance_sample_count_override": 48}
-    spec = _spec(tmp_path, "audit", features_path, tiny_model, "Offline", "performance", conf)
-    log = run_test(spec, timeout_s=TIMEOUT_S).log
+    spec = _spec(Path("."), "out", "features.npz", "model.onnx", "Offline", "performance", conf)
+    outcome = run_test(spec, timeout_s=TIMEOUT_S)
+    log = outcome.log
     assert log["effective"]["performance_issue_same"] is False
     assert not any("audit" in str(w["value"]).lower() for w in log["warnings"])
+    assert Path(outcome.output_dir) == cwd / "out"
+    assert outcome.backend_info["model_path"] == str(cwd / "model.onnx")
 
 
 def test_refuses_audit_config_or_old_logs_in_output_dir(tmp_path, features_path, tiny_model):

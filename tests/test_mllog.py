@@ -51,7 +51,7 @@ RUNS = {
     "multi": (
         "MultiStream",
         "performance",
-        {"target_latency": 0.05, "min_duration": 300, "min_query_count": 50},
+        {"target_latency": 0.01, "min_duration": 300, "min_query_count": 50},
     ),
 }
 

@@ -41,6 +41,8 @@ class Backend(ABC):
     """An inference engine. Construct cheaply; do heavy work in `prepare` and `load`."""
 
     name: str = "base"
+    # False for backends that do not run the model (noop): their accuracy is not judged.
+    computes_model: bool = True
 
     def prepare(self, model_path: Path, cache_dir: Path) -> Path:
         """Build derived model files (quantized, optimized, compiled) in the parent process.

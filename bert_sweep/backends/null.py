@@ -13,6 +13,7 @@ class NullBackend(Backend):
     """Returns all-zero logits instantly (accuracy is meaningless by construction)."""
 
     name = "null"
+    computes_model = False
 
     def __init__(self, precision: str = "fp32", **_: object) -> None:
         self.precision = precision

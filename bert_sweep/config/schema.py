@@ -141,6 +141,9 @@ class ScenarioConfig:
     target_qps: float | None = None  # None = measured by a warm-up in the performance process
     target_latency_ms: float | None = None  # Server: p99 bound (130 ms in mlperf.conf)
     samples_per_query: int | None = None  # MultiStream (8 in mlperf.conf)
+    # When target_qps is null: target_qps = warm-up rate × qps_factor. Offline needs it above the
+    # real rate (a query that ends before min_duration is INVALID); Server below it (latency).
+    qps_factor: float = 1.25
 
     def __post_init__(self) -> None:
         if self.name not in SCENARIOS:
@@ -148,6 +151,7 @@ class ScenarioConfig:
         _positive("scenario.target_qps", self.target_qps)
         _positive("scenario.target_latency_ms", self.target_latency_ms)
         _positive("scenario.samples_per_query", self.samples_per_query)
+        _positive("scenario.qps_factor", self.qps_factor, allow_none=False)
 
 
 @dataclass
@@ -162,7 +166,6 @@ class ProfileConfig:
     min_query_count: int | None = None  # None = mlperf.conf
     max_query_count: int | None = None
     performance_sample_count: int | None = None  # None = mlperf.conf's 10,833 capped at the QSL
-    target_qps_factor: float = 1.0  # target_qps = measured rate × factor when not set
     warmup_batches: int = 3  # batches timed before the test to estimate the rate
     valid_for_submission: bool = False  # only the submission profile may be packaged
 
@@ -178,7 +181,6 @@ class ProfileConfig:
             _positive(f"profile.{name}", getattr(self, name))
         if self.min_duration_ms is not None and self.min_duration_ms < 0:
             raise field_error("profile.min_duration_ms", self.min_duration_ms, "an integer >= 0")
-        _positive("profile.target_qps_factor", self.target_qps_factor, allow_none=False)
         if self.warmup_batches < 0:
             raise field_error("profile.warmup_batches", self.warmup_batches, "an integer >= 0")
 
@@ -188,6 +190,7 @@ class HarnessConfig:
     workers: int = 1  # inference threads pulling batches from the queue
     batch_timeout_ms: float = 2.0  # Server/MultiStream: longest wait to fill a batch
     trim_padding: bool = False  # cut each batch to its longest real sequence (exact with masks)
+    sort_by_length: bool = False  # Offline: batch samples of similar length (pairs with trim)
 
     def __post_init__(self) -> None:
         if self.workers <= 0:

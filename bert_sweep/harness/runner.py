@@ -48,8 +48,11 @@ def check_spec(spec: TestSpec) -> None:
         raise field_error("mode", spec.mode, f"one of {list(MODES)}")
     if spec.scenario not in SCENARIOS:
         raise field_error("scenario", spec.scenario, f"one of {list(SCENARIOS)}")
-    if not isinstance(spec.user_conf, str):
-        raise field_error("user_conf", type(spec.user_conf).__name__, "rendered user.conf text")
+    if (spec.user_conf is None) == (spec.settings is None):
+        raise field_error("user_conf", type(spec.user_conf).__name__,
+                          "either rendered user.conf text or a settings mapping, not both")
+    if spec.user_conf is not None and spec.auto_target_qps:
+        raise field_error("auto_target_qps", True, "settings (not rendered text) to set target_qps")
     if not spec.output_dir:
         raise field_error("output_dir", spec.output_dir, "a folder path")
     if not Path(spec.features_path).is_file():
@@ -71,7 +74,7 @@ def run_test(spec: TestSpec, timeout_s: float | None = None) -> TestOutcome:
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     name = f"loadgen-{spec.scenario}-{spec.mode}"
-    process = ctx.Process(target=_child_main, args=(spec, sender), name=name, daemon=True)
+    process = ctx.Process(target=_child_main, args=(spec, sender), name=name)
     message = None
     try:
         process.start()
@@ -141,6 +144,12 @@ def run_test_in_process(spec: TestSpec) -> TestOutcome:
             "loadgen already read a config in this process and would skip mlperf.conf "
             "(zero rng seeds); run each test with run_test (fresh process)"
         )
+    # relative paths mean the caller's cwd; the test itself runs from output_dir
+    spec = dataclasses.replace(
+        spec,
+        features_path=str(Path(spec.features_path).resolve()),
+        model_path=_absolute_if_exists(spec.model_path),
+    )
     out = Path(spec.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     audit = out / "audit.config"
@@ -165,20 +174,6 @@ def _run(spec: TestSpec, out: Path, audit: Path) -> TestOutcome:
     from bert_sweep.harness.qsl import FeatureQSL
     from bert_sweep.harness.sut import BatchingSUT
 
-    conf_path = out / "user.conf"
-    _write_atomic(conf_path, spec.user_conf)
-    settings = lg.TestSettings()
-    _from_config_calls += 1
-    rc = settings.FromConfig(str(conf_path), spec.loadgen_model, spec.scenario)
-    if rc != 0:
-        raise HarnessError(f"{conf_path}: loadgen rejected user.conf (FromConfig returned {rc})")
-    settings.scenario = getattr(lg.TestScenario, spec.scenario)
-    settings.mode = getattr(lg.TestMode, _LOADGEN_MODES[spec.mode])
-    log_settings = lg.LogSettings()
-    log_settings.log_output.outdir = str(out)
-    log_settings.log_output.copy_summary_to_stdout = False
-    log_settings.enable_trace = bool(spec.enable_trace)
-
     features = _load_features(spec.features_path)
     qsl = FeatureQSL(features, spec.sample_rows, spec.performance_sample_count)
     del features  # the QSL holds int64 copies of what it needs
@@ -194,6 +189,20 @@ def _run(spec: TestSpec, out: Path, audit: Path) -> TestOutcome:
         trim_padding=spec.trim_padding,
         sort_by_length=spec.sort_by_length,
     )
+    conf_path = out / "user.conf"
+    _write_atomic(conf_path, _user_conf_text(spec, sut))
+    settings = lg.TestSettings()
+    _from_config_calls += 1
+    rc = settings.FromConfig(str(conf_path), spec.loadgen_model, spec.scenario)
+    if rc != 0:
+        raise HarnessError(f"{conf_path}: loadgen rejected user.conf (FromConfig returned {rc})")
+    settings.scenario = getattr(lg.TestScenario, spec.scenario)
+    settings.mode = getattr(lg.TestMode, _LOADGEN_MODES[spec.mode])
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(out)
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.enable_trace = bool(spec.enable_trace)
+
     lg_sut = lg_qsl = None
     try:
         sut.start()
@@ -235,6 +244,24 @@ def _run(spec: TestSpec, out: Path, audit: Path) -> TestOutcome:
     )
 
 
+def _user_conf_text(spec: TestSpec, sut) -> str:
+    """The user.conf this test runs with: given text, or settings rendered after a warm-up."""
+    from bert_sweep.harness.user_conf import render_user_conf
+
+    if spec.user_conf is not None:
+        return spec.user_conf
+    settings = dict(spec.settings)
+    if spec.auto_target_qps:
+        rate = sut.measure_rate(max(1, spec.warmup_batches))
+        settings["target_qps"] = round(rate * spec.target_qps_factor, 3)
+    return render_user_conf(spec.loadgen_model, spec.scenario, settings)
+
+
+def _absolute_if_exists(path: str) -> str:
+    """A model path that exists, made absolute; anything else (a name a backend knows) as is."""
+    return str(Path(path).resolve()) if Path(path).exists() else path
+
+
 def _load_features(path: str):
     from bert_sweep.features.squad_features import Features
 
@@ -265,10 +292,12 @@ def _make_backend(config: Mapping):
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same folder, then rename: a reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; user.conf is shared and packaged
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -17,7 +17,6 @@ class TestSpec:
     __test__ = False  # not a pytest test class despite the name
     mode: str  # "accuracy" | "performance"
     scenario: str  # one of SCENARIOS (loadgen spelling)
-    user_conf: str  # rendered user.conf text; the runner writes it to output_dir/user.conf
     output_dir: str  # fresh, empty folder for this test's loadgen logs
     features_path: str  # Features .npz (features/squad_features.py)
     backend: dict  # backend config with `_target_`, instantiated in the child process
@@ -29,6 +28,13 @@ class TestSpec:
     sample_rows: list[int] | None = None  # feature rows forming the QSL (None = all)
     performance_sample_count: int | None = None  # QSL perf count (None = all samples)
     loadgen_model: str = "bert"  # model name loadgen looks up in mlperf.conf
+    # user.conf: either rendered text, or settings the child renders (harness/user_conf.py) after
+    # an optional warm-up has measured the rate that sets target_qps.
+    user_conf: str | None = None
+    settings: dict | None = None
+    auto_target_qps: bool = False  # target_qps = warm-up rate × target_qps_factor
+    target_qps_factor: float = 1.0
+    warmup_batches: int = 3
     sort_by_length: bool = False  # Offline: order the query by real length (pairs with trim)
     enable_trace: bool = False  # write loadgen's mlperf_log_trace.json (large; not submitted)
 

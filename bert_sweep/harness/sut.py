@@ -221,6 +221,32 @@ class BatchingSUT:
             stats.tokens_computed += len(ids) * batch.input_ids.shape[1]
             stats.tokens_real += int(self.qsl.lengths[index].sum())
 
+    def measure_rate(self, batches: int) -> float:
+        """Samples/s of this SUT's batch path (gather, predict, assemble) without loadgen.
+
+        Sets an Offline/Server target_qps before a test: one untimed batch (session warm-up),
+        then `batches` timed ones drawn evenly across the QSL so lengths are representative.
+        """
+        import mlperf_loadgen as lg
+
+        n = len(self.qsl)
+        size = min(self.batch_size, n)
+        starts = np.linspace(0, max(0, n - size), num=batches + 1).astype(int)
+        timed, samples = 0.0, 0
+        for i, first in enumerate(starts):
+            index = np.arange(first, first + size)
+            t0 = time.perf_counter()
+            width = max(1, int(self.qsl.lengths[index].max())) if self.trim_padding else None
+            batch = self.qsl.batch(index, width)
+            start, end = self.backend.predict(batch)
+            out = self._assemble(start, end, index, batch.input_ids.shape[1])
+            row = out.strides[0]
+            [lg.QuerySampleResponse(k, out.ctypes.data + k * row, row) for k in range(size)]
+            if i:
+                timed += time.perf_counter() - t0
+                samples += size
+        return samples / timed if timed > 0 else float("inf")
+
     def _assemble(self, start, end, index: np.ndarray, width: int) -> np.ndarray:
         """Interleave (start, end) into `[n, seq, 2]` float32.
 
@@ -236,11 +262,15 @@ class BatchingSUT:
                 f"expected ({n}, {width}) each"
             )
         seq = self.qsl.seq_len
-        out = np.empty((n, seq, 2), dtype=np.float32)
-        out[:, :width, 0] = start
-        out[:, :width, 1] = end
-        if self.trim_padding:
-            out[np.arange(seq)[None, :] >= self.qsl.lengths[index][:, None]] = PAD_LOGIT
+        if not self.trim_padding:
+            out = np.empty((n, seq, 2), dtype=np.float32)
+            out[:, :, 0] = start
+            out[:, :, 1] = end
+            return out
+        out = np.full((n, seq, 2), PAD_LOGIT, dtype=np.float32)
+        real = np.arange(width)[None, :] < self.qsl.lengths[index][:, None]
+        np.copyto(out[:, :width, 0], start, where=real)
+        np.copyto(out[:, :width, 1], end, where=real)
         return out
 
     def _record(self, exc: BaseException) -> None:

@@ -36,7 +36,8 @@ def accuracy_verdict(accuracy: dict | None, target: float) -> tuple[str, str]:
     if not accuracy:
         return "N/A", "accuracy not measured in this profile"
     if not accuracy.get("meaningful", True):
-        return "N/A", "perf-only model: accuracy is not meaningful"
+        why = accuracy.get("reference_source") or "perf-only model"
+        return "N/A", f"accuracy not judged ({why})"
     ratio = accuracy.get("ratio")
     if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
         return "FAIL", "no fp32 reference F1 to compare with"
@@ -116,6 +117,11 @@ def format_summary(results: dict) -> str:
                 f"reference   : fp32 F1 {ref:.3f} ({acc.get('reference_source')})  ratio "
                 f"{100 * acc['ratio']:.2f}%  target {100 * r['target']:g}%"
             )
+    elif acc and "f1" in acc:
+        lines.append(
+            f"accuracy    : EM {acc['exact_match']:.3f}  F1 {acc['f1']:.3f}  (not judged: "
+            f"{acc.get('reference_source')})"
+        )
     elif acc:
         lines.append("accuracy    : not meaningful (perf-only model)")
     else:
