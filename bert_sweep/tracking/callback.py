@@ -142,12 +142,27 @@ class MlflowTrackingCallback(Callback):
         job = self._jobs.get(view.job_dir(config))
         if job is None or job.finished:
             return
-        value = getattr(job_return, "return_value", None) if job_return is not None else None
-        results = value if isinstance(value, dict) else self._read_results(job)
+        from hydra.core.utils import JobStatus
+
+        if job_return is not None and job_return.status == JobStatus.FAILED:
+            # The task raised (return_value would re-raise it): FAILED, with whatever figures a
+            # results.json written before the exception holds.
+            error = job_return._return_value
+            results = {
+                **(self._read_results(job) or {}),
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+                "error_kind": "crash",
+            }
+        else:
+            value = job_return.return_value if job_return is not None else None
+            results = value if isinstance(value, dict) else self._read_results(job)
         if results is None:
-            error = value if isinstance(value, BaseException) else "no results.json written"
-            message = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else error
-            results = {"status": "failed", "error": message, "error_kind": "crash"}
+            results = {
+                "status": "failed",
+                "error": "no results.json written",
+                "error_kind": "crash",
+            }
         self._finish_job(job, results)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -84,18 +84,26 @@ class TrackingSettings:
         """The store URI to give `mlflow ui --backend-store-uri`."""
         return self.uri
 
+    @property
+    def resolved_artifact_root(self) -> str | None:
+        """`artifact_root` if set; `<db folder>/mlartifacts` for sqlite; None (the server's own
+        choice) otherwise."""
+        if self.artifact_root is not None:
+            root = self.artifact_root
+            return root if "://" in root else str(Path(root).expanduser().absolute())
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path.parent / "mlartifacts")
+        return None
+
     def artifact_location(self, experiment: str) -> str | None:
-        """Where a new experiment keeps its artifacts: `artifact_root/<experiment>` when set,
-        beside a sqlite store by default, the server's own choice otherwise."""
-        root = self.artifact_root
-        if root is None and self.sqlite_path is not None:
-            root = str(self.sqlite_path.parent / "mlartifacts")
+        """Where a new experiment keeps its artifacts: a folder named after it in the root."""
+        root = self.resolved_artifact_root
         if root is None:
             return None
         folder = re.sub(r"[^\w.-]+", "_", experiment).strip("_") or "experiment"
         if "://" in root:
             return f"{root.rstrip('/')}/{folder}"
-        return str(Path(root).expanduser().resolve() / folder)
+        return str(Path(root) / folder)
 
     def lock_file(self, fallback_dir: Path) -> Path:
         """A lock file every process on this machine that shares the store agrees on."""

@@ -97,11 +97,18 @@ class TrackingStore:
             for logger in noisy:
                 logger.setLevel(logging.WARNING)
             try:
+                path = self.settings.sqlite_path
+                if path is not None and not path.exists():
+                    # Made here with the artifact root beside it (MLflow's default would be
+                    # ./mlruns in whatever folder the first job happens to run in).
+                    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+                    root = self.settings.resolved_artifact_root
+                    SqlAlchemyStore(self.settings.client_uri, root).engine.dispose()
                 self._retry(lambda: self.client.search_experiments(max_results=1))
             finally:
                 for logger, level in zip(noisy, levels, strict=True):
                     logger.setLevel(level)
-            path = self.settings.sqlite_path
             if path is not None:
                 # WAL: readers (the UI, parent lookups) never block the jobs' writers.
                 with sqlite3.connect(path, timeout=60) as conn:

@@ -1,0 +1,259 @@
+"""Optuna study plumbing: storage, samplers, trial bookkeeping, dead-worker reaping, best trial.
+
+Why each piece:
+- RDBStorage with heartbeats: a worker killed with SIGKILL leaves its trial RUNNING; another
+  worker (any machine) fails it once its heartbeat is older than the grace period. Workers on the
+  same host do better: a trial whose recorded worker process no longer exists is failed at once,
+  so re-running the command right after a kill resumes without waiting.
+- Bookkeeping in user attributes (`outcome`, `constraints`, ...): Optuna's states alone cannot
+  tell a job that failed (counts toward n_trials and the failure rate) from a trial interrupted
+  by a kill (counts toward neither), nor a cached duplicate from a measured run.
+- `study.best_trial` ignores constraints: the best trial is picked here, among feasible ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bert_sweep.errors import BertSweepError, ConfigError
+
+OUTCOME = "outcome"  # user attr: ok | cached | failed | cached_failed | interrupted | over_budget
+COUNTED = ("ok", "cached", "failed", "cached_failed")  # outcomes that use up n_trials
+FAILED = ("failed", "cached_failed")
+# Error kinds that repeat for the same config (a duplicate proposal reuses the failure).
+DETERMINISTIC_ERRORS = ("ConfigError", "BackendUnavailableError", "AssetError")
+SQLITE_TIMEOUT_S = 60  # wait this long for another worker's write lock
+
+
+class SearchError(BertSweepError):
+    """The search cannot go on (failure rate exceeded, storage unusable)."""
+
+
+# -- storage ---------------------------------------------------------------------------------------
+def storage_url(url: str | None, sweep_dir: Path, cwd: Path) -> str:
+    """The storage URL to use: default sqlite file in the sweep dir; relative sqlite paths made
+    absolute against the launch directory (so every worker and the dashboard agree)."""
+    if not url:
+        return f"sqlite:///{(Path(sweep_dir) / 'optuna.db').resolve()}"
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix:
+        rel = url[len(prefix) :]
+        if rel != ":memory:":
+            return prefix + str((Path(cwd) / rel).resolve())
+    return url
+
+
+def sqlite_file(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
+        return Path(url[len(prefix) :])
+    return None
+
+
+@contextlib.contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """Serialize study creation between workers on one host (sqlite); no-op for servers.
+
+    Creating the sqlite schema and the study from two fresh processes at once can race; an
+    exclusive flock next to the database file makes the first one create, the others load.
+    """
+    db = sqlite_file(url)
+    if db is None:
+        yield
+        return
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def make_storage(url: str, heartbeat_interval: int, grace_period: int):
+    import optuna
+
+    engine_kwargs = {}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+        )
+    except Exception as exc:  # SQLAlchemy raises ArgumentError/OperationalError/ImportError
+        first = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"hydra.sweeper.storage={url}: cannot open it as an Optuna RDB storage ({first})"
+        ) from None
+
+
+def constraints_of(trial) -> Sequence[float]:
+    """constraints_func for the samplers: the values the sweeper recorded (<= 0 feasible)."""
+    return trial.user_attrs.get("constraints", (1.0, 1.0))
+
+
+def make_sampler(name: str, seed: int | None, n_startup_trials: int):
+    """TPE with constraints (the default), or 'random': TPE that never leaves its random startup
+    phase, so trials still get Optuna's constraint bookkeeping (plots mark infeasible trials)."""
+    import optuna
+
+    if name not in ("tpe", "random"):
+        raise ConfigError(f"hydra.sweeper.sampler={name!r}: expected tpe or random")
+    startup = n_startup_trials if name == "tpe" else 1 << 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=startup,
+            multivariate=True,  # models parameters jointly
+            group=True,  # conditional parameters: one model per sub-space
+            constant_liar=True,  # parallel workers: running trials repel new proposals
+            constraints_func=constraints_of,
+            warn_independent_sampling=False,
+        )
+
+
+def open_study(url: str, name: str, sampler, heartbeat_interval: int, grace_period: int):
+    """Create or load the study (maximize samples/s) under the creation lock."""
+    import optuna
+    from optuna.study import StudyDirection
+
+    storage = make_storage(url, heartbeat_interval, grace_period)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        sampler=sampler,
+        direction="maximize",
+        load_if_exists=True,
+    )
+    if study.direction != StudyDirection.MAXIMIZE:
+        raise ConfigError(
+            f"hydra.sweeper.study_name={name}: the existing study in {url} does not maximize"
+        )
+    return study
+
+
+# -- trials ----------------------------------------------------------------------------------------
+def outcome_of(trial) -> str:
+    """ok | cached | failed | cached_failed | interrupted | over_budget | running | waiting."""
+    from optuna.trial import TrialState
+
+    recorded = trial.user_attrs.get(OUTCOME)
+    if trial.state == TrialState.RUNNING:
+        return "running"
+    if trial.state == TrialState.WAITING:
+        return "waiting"
+    if trial.state == TrialState.COMPLETE:
+        return recorded if recorded in ("ok", "cached") else "ok"
+    if trial.state == TrialState.FAIL:
+        # No recorded outcome: failed by the heartbeat check (its worker died mid-trial).
+        return recorded if recorded in FAILED else "interrupted"
+    return recorded or "pruned"
+
+
+def is_feasible(trial) -> bool:
+    from optuna.trial import TrialState
+
+    if trial.state != TrialState.COMPLETE or trial.value is None:
+        return False
+    constraints = trial.user_attrs.get("constraints")
+    return bool(constraints) and all(c <= 0 for c in constraints)
+
+
+def best_feasible(trials: Sequence[Any]):
+    """Highest samples/s among feasible trials (earliest on ties); None when none is feasible."""
+    candidates = [t for t in trials if is_feasible(t)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda t: (t.value, -t.number))
+
+
+def counted(trials: Sequence[Any]) -> list:
+    return [t for t in trials if outcome_of(t) in COUNTED]
+
+
+def worker_identity() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": round(psutil.Process().create_time(), 3),
+    }
+
+
+def _worker_alive(worker: dict[str, Any]) -> bool:
+    import psutil
+
+    try:
+        started = psutil.Process(int(worker["pid"])).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError, TypeError):
+        return False
+    return abs(round(started, 3) - float(worker.get("started", -1))) < 0.01
+
+
+def reap_dead_workers(study) -> list[int]:
+    """Fail RUNNING trials whose worker died: same host by process check, others by heartbeat.
+
+    Returns the numbers of the trials failed here.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    reaped = []
+    storage = study._storage  # the public Study API cannot change another worker's trial
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if not isinstance(worker, dict) or worker.get("host") != host or _worker_alive(worker):
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, OUTCOME, "interrupted")
+            storage.set_trial_user_attr(
+                trial._trial_id, "error", f"interrupted: worker pid {worker.get('pid')} died"
+            )
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                reaped.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker reaped it first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return reaped
+
+
+class Heartbeat:
+    """Records the trial's heartbeat every `interval` s while the job runs (Event.wait, no spin)."""
+
+    def __init__(self, storage, trial_id: int, interval: int) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="optuna-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a missed beat is retried at the next tick
+                self.storage.record_heartbeat(self.trial_id)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)  # stale detection needs one beat recorded
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

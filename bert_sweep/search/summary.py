@@ -1,0 +1,115 @@
+"""The end-of-sweep table (grid jobs or search trials): printed, and written as md/csv/json.
+
+One row per job: what varied, status, samples/s, F1, ratio to the reference, whether accuracy
+was reused, the verdict, and the failure reason. The same renderer serves Hydra's grid sweeps
+(search.grid) and the Optuna sweeper, so both sweeps end the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bert_sweep.report.results import write_json_atomic
+
+COLUMNS = (
+    ("id", "job"),
+    ("params", "overrides"),
+    ("status", "status"),
+    ("samples_per_second", "samples/s"),
+    ("validity", "loadgen"),
+    ("f1", "F1"),
+    ("ratio", "ratio"),
+    ("accuracy_reused", "acc reused"),
+    ("verdict", "verdict"),
+    ("note", "note"),
+)
+NOTE_WIDTH = 90
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def row_from_results(job_id: str, params: str, results: Mapping[str, Any] | None) -> dict:
+    """A table row from a job's results.json (None: the job left no results)."""
+    if results is None:
+        return {"id": job_id, "params": params, "status": "missing", "note": "no results.json"}
+    perf = results.get("performance") or {}
+    acc = results.get("accuracy") or {}
+    verdict = results.get("verdict") or {}
+    meaningful = acc.get("meaningful", True)
+    return {
+        "id": job_id,
+        "params": params,
+        "status": results.get("status"),
+        "samples_per_second": perf.get("samples_per_second"),
+        "validity": perf.get("validity"),
+        "f1": acc.get("f1") if meaningful else None,
+        "ratio": acc.get("ratio") if meaningful else None,
+        "accuracy_reused": acc.get("reused"),
+        "verdict": verdict.get("verdict"),
+        "note": results.get("error") or "; ".join(verdict.get("reasons") or []),
+    }
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if key == "ratio":
+            return f"{100 * value:.2f}%"
+        return f"{value:.2f}"
+    text = " ".join(str(value).split())
+    if key == "note" and len(text) > NOTE_WIDTH:
+        text = text[: NOTE_WIDTH - 1] + "…"
+    return text.replace("|", "/")
+
+
+def render_table(rows: Sequence[Mapping[str, Any]], title: str = "") -> str:
+    """A Markdown pipe table, padded so it also reads well in a terminal."""
+    cells = [[h for _, h in COLUMNS]] + [[_cell(k, r.get(k)) for k, _ in COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    out = [f"## {title}", ""] if title else []
+    out.append(line(cells[0]))
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += [line(row) for row in cells[1:]]
+    return "\n".join(out) + "\n"
+
+
+def write_summary(
+    folder: Path, rows: Sequence[Mapping[str, Any]], title: str, extra: Mapping | None = None
+) -> str:
+    """Write summary.md / summary.csv / summary.json into `folder`; returns the table text."""
+    table = render_table(rows, title)
+    folder = Path(folder)
+    footer = "".join(f"\n{k}: {v}" for k, v in (extra or {}).items())
+    write_text_atomic(folder / "summary.md", table + footer + ("\n" if footer else ""))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[k for k, _ in COLUMNS], extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k) for k, _ in COLUMNS})
+    write_text_atomic(folder / "summary.csv", buf.getvalue())
+    write_json_atomic(folder / "summary.json", {"title": title, **(extra or {}), "rows": rows})
+    return table + footer

@@ -1,0 +1,160 @@
+"""Backends on real ONNX models: a small random-weight BERT QA graph built by the project."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from bert_sweep.backends.base import Batch
+from bert_sweep.backends.noop import NoopBackend
+from bert_sweep.backends.onnx import OnnxBackend, check_signature
+from bert_sweep.config.schema import ModelConfig
+from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A 2-layer, hidden-64 BERT QA model with random weights, exported with the MLPerf signature."""
+    from bert_sweep.assets.random_model import build_random_model
+
+    cfg = ModelConfig(name="tiny", source="random", num_layers=2, hidden_size=64, num_heads=4,
+                      intermediate_size=128, accuracy_meaningful=False, packageable=False)
+    cache = tmp_path_factory.mktemp("cache")
+    return build_random_model(cfg, cache, progress=False), cache
+
+
+def _batch(n=4, seq=384, length=40, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((n, seq), np.int64)
+    ids[:, :length] = rng.integers(1000, 30000, size=(n, length))
+    mask = np.zeros((n, seq), np.int64)
+    mask[:, :length] = 1
+    return Batch(ids, mask, np.zeros((n, seq), np.int64))
+
+
+def test_random_model_is_cached_and_has_the_signature(tiny_model):
+    from bert_sweep.assets.random_model import build_random_model
+
+    path, cache = tiny_model
+    inputs, outputs = check_signature(path)
+    assert inputs == {"input_ids": "input_ids", "input_mask": "input_mask",
+                      "segment_ids": "segment_ids"}
+    assert set(outputs.values()) == {"output_start_logits", "output_end_logits"}
+    cfg = ModelConfig(name="tiny", source="random", num_layers=2, hidden_size=64, num_heads=4,
+                      intermediate_size=128)
+    mtime = path.stat().st_mtime_ns
+    assert build_random_model(cfg, cache, progress=False) == path
+    assert path.stat().st_mtime_ns == mtime  # not rebuilt
+
+
+def test_onnx_fp32_predicts_batch_by_seq_logits(tiny_model):
+    path, _ = tiny_model
+    backend = OnnxBackend(intra_op_threads=1)
+    backend.load(path)
+    start, end = backend.predict(_batch())
+    assert start.shape == end.shape == (4, 384) and start.dtype == np.float32
+    assert np.isfinite(start).all() and not np.allclose(start, end)
+    info = backend.info()
+    assert info.details["providers"] == ["CPUExecutionProvider"]
+    assert info.details["intra_op_threads"] == 1
+
+
+def test_padding_beyond_the_mask_does_not_change_real_positions(tiny_model):
+    """Why trim_padding is exact: a shorter padded width gives the same logits on real tokens."""
+    path, _ = tiny_model
+    backend = OnnxBackend()
+    backend.load(path)
+    full = _batch(seq=384, length=40)
+    cut = Batch(full.input_ids[:, :64].copy(), full.input_mask[:, :64].copy(),
+                full.segment_ids[:, :64].copy())
+    s_full, _ = backend.predict(full)
+    s_cut, _ = backend.predict(cut)
+    np.testing.assert_allclose(s_full[:, :40], s_cut[:, :40], rtol=1e-4, atol=1e-4)
+
+
+def test_int8_prepare_quantizes_once_and_stays_close(tiny_model):
+    path, cache = tiny_model
+    backend = OnnxBackend(precision="int8")
+    prepared = backend.prepare(path, cache)
+    assert prepared != path and prepared.is_file()
+    assert prepared.stat().st_size < path.stat().st_size  # int8 weights
+    recipe = json.loads(prepared.with_suffix(".json").read_text())
+    assert recipe["precision"] == "int8"
+    mtime = prepared.stat().st_mtime_ns
+    assert backend.prepare(path, cache) == prepared and prepared.stat().st_mtime_ns == mtime
+    other = OnnxBackend(precision="int8", quant_per_channel=True).prepare(path, cache)
+    assert other != prepared  # a different recipe is a different cache entry
+    fp32, int8 = OnnxBackend(), OnnxBackend(precision="int8")
+    fp32.load(path)
+    int8.load(prepared)
+    a, _ = fp32.predict(_batch())
+    b, _ = int8.predict(_batch())
+    assert np.corrcoef(a[:, :40].ravel(), b[:, :40].ravel())[0, 1] > 0.9
+
+
+def test_fp32_prepare_returns_the_model(tiny_model):
+    path, cache = tiny_model
+    assert OnnxBackend().prepare(path, cache) == path
+
+
+def test_numerics_key_ignores_batch_and_threads():
+    a = OnnxBackend(batch_size=8, intra_op_threads=1).numerics_key()
+    b = OnnxBackend(batch_size=64, intra_op_threads=2).numerics_key()
+    assert a == b == {"backend": "onnx", "precision": "fp32"}
+    assert OnnxBackend(precision="int8").numerics_key() != a
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"precision": "fp16"}, "precision"), ({"execution_mode": "x"}, "backend.execution_mode"),
+     ({"intra_op_threads": -1}, "threads"), ({"graph_optimization_level": "max"},
+                                             "backend.graph_optimization_level")],
+)
+def test_bad_backend_arguments(kwargs, field):
+    with pytest.raises(ConfigError, match=f"^{field}="):
+        OnnxBackend(**kwargs)
+
+
+def test_missing_provider_is_a_clear_error_not_a_fallback(tiny_model):
+    path, _ = tiny_model
+    backend = OnnxBackend(providers=["CUDAExecutionProvider"])
+    with pytest.raises(BackendUnavailableError, match="CUDAExecutionProvider"):
+        backend.load(path)
+
+
+def test_corrupt_and_missing_models(tmp_path):
+    with pytest.raises(AssetError, match="not found"):
+        check_signature(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00\x01garbage" * 100)
+    with pytest.raises(AssetError, match="ONNX"):
+        check_signature(bad)
+
+
+def test_official_int8_input_names_are_accepted(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384]) for n in names]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
+               for n in ("output_start_logits", "output_end_logits")]
+    nodes = [helper.make_node("Identity", ["input_ids"], ["output_start_logits"]),
+             helper.make_node("Identity", ["attention_mask"], ["output_end_logits"])]
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", inputs, outputs)), path)
+    inputs_map, _ = check_signature(path)
+    assert inputs_map["input_mask"] == "attention_mask"
+    assert inputs_map["segment_ids"] == "token_type_ids"
+
+
+def test_noop_backend_returns_zeros_and_does_not_compute():
+    backend = NoopBackend()
+    backend.load("unused")
+    start, end = backend.predict(_batch(n=3))
+    assert start.shape == (3, 384) and not start.any() and not end.any()
+    assert backend.computes_model is False
+    assert dataclasses.asdict(backend.info())["name"] == "noop"
