@@ -16,9 +16,6 @@ from bert_sweep.config.schema import RunConfig
 from bert_sweep.evaluation.reuse import FP32_REFERENCE, AccuracyStore, accuracy_key
 from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, decide, write_json_atomic
 
-# Scenarios whose user.conf needs a target QPS (estimated by a warm-up when not given).
-_QPS_SCENARIOS = ("Offline", "Server")
-
 
 class PhaseTimer:
     def __init__(self) -> None:
@@ -112,8 +109,20 @@ class Pipeline:
             sort_by_length=h.sort_by_length,
             sample_rows=self.rows,
             settings=loadgen_settings(self.cfg, self.n_samples),
+            auto_target=self._auto_target(),
+            target_factor=self.cfg.scenario.qps_factor,
+            warmup_batches=self.cfg.profile.warmup_batches,
             **extra,
         )
+
+    def _auto_target(self) -> bool:
+        """Measure the rate by a warm-up unless the scenario's target is given in config.
+
+        Also for accuracy tests: Server issues accuracy queries at target_qps too, and a
+        default that is far too low turns a seconds-long test into minutes."""
+        s = self.cfg.scenario
+        given = s.target_qps if s.name in ("Offline", "Server") else s.target_latency_ms
+        return given is None
 
     def _measure_accuracy(self, out: str, backend: dict, model_path: Path) -> dict:
         from bert_sweep.assets.vocab import load_tokenizer
@@ -160,8 +169,12 @@ class Pipeline:
             "numerics": numerics,
         }
         if not self.backend.computes_model:
-            return base | {"meaningful": False, "reference_f1": None, "ratio": None,
-                           "reference_source": "none: the backend does not run the model"}
+            return base | {
+                "meaningful": False,
+                "reference_f1": None,
+                "ratio": None,
+                "reference_source": "none: the backend does not run the model",
+            }
         reference, source = self._reference(
             store,
             accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, FP32_REFERENCE),
@@ -202,18 +215,9 @@ class Pipeline:
     def _performance(self) -> dict:
         from bert_sweep.harness.runner import run_test
 
-        auto = self.cfg.scenario.name in _QPS_SCENARIOS and self.cfg.scenario.target_qps is None
         with self.timer("performance"):
             outcome = run_test(
-                self._spec(
-                    "performance",
-                    "performance",
-                    backend_dict(self.cfg),
-                    self.prepared_path,
-                    auto_target_qps=auto,
-                    target_qps_factor=self.cfg.scenario.qps_factor,
-                    warmup_batches=self.cfg.profile.warmup_batches,
-                )
+                self._spec("performance", "performance", backend_dict(self.cfg), self.prepared_path)
             )
         log = outcome.log
         return {

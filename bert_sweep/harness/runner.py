@@ -36,6 +36,7 @@ DETAIL_LOG = "mlperf_log_detail.txt"
 SUMMARY_LOG = "mlperf_log_summary.txt"
 ACCURACY_LOG = "mlperf_log_accuracy.json"
 ERROR_FILE = "harness_error.txt"
+MULTISTREAM_SAMPLES_PER_QUERY = 8  # mlperf.conf's *.MultiStream.samples_per_query
 _LOADGEN_MODES = {"accuracy": "AccuracyOnly", "performance": "PerformanceOnly"}
 
 # FromConfig calls made by this process (see module docstring: only the first applies mlperf.conf)
@@ -49,10 +50,13 @@ def check_spec(spec: TestSpec) -> None:
     if spec.scenario not in SCENARIOS:
         raise field_error("scenario", spec.scenario, f"one of {list(SCENARIOS)}")
     if (spec.user_conf is None) == (spec.settings is None):
-        raise field_error("user_conf", type(spec.user_conf).__name__,
-                          "either rendered user.conf text or a settings mapping, not both")
-    if spec.user_conf is not None and spec.auto_target_qps:
-        raise field_error("auto_target_qps", True, "settings (not rendered text) to set target_qps")
+        raise field_error(
+            "user_conf",
+            type(spec.user_conf).__name__,
+            "either rendered user.conf text or a settings mapping, not both",
+        )
+    if spec.user_conf is not None and spec.auto_target:
+        raise field_error("auto_target", True, "settings (not rendered text) to set the target")
     if not spec.output_dir:
         raise field_error("output_dir", spec.output_dir, "a folder path")
     if not Path(spec.features_path).is_file():
@@ -251,9 +255,21 @@ def _user_conf_text(spec: TestSpec, sut) -> str:
     if spec.user_conf is not None:
         return spec.user_conf
     settings = dict(spec.settings)
-    if spec.auto_target_qps:
-        rate = sut.measure_rate(max(1, spec.warmup_batches))
-        settings["target_qps"] = round(rate * spec.target_qps_factor, 3)
+    if spec.auto_target:
+        batches = max(1, spec.warmup_batches)
+        if spec.scenario in ("Offline", "Server"):
+            rate = sut.measure_rate(batches)
+            settings["target_qps"] = round(rate * spec.target_factor, 3)
+        else:
+            # Stream scenarios: loadgen sizes the run from the expected query latency, so an
+            # expected latency above the real one ends the run before min_duration (INVALID).
+            query = (
+                1
+                if spec.scenario == "SingleStream"
+                else int(settings.get("samples_per_query") or MULTISTREAM_SAMPLES_PER_QUERY)
+            )
+            rate = sut.measure_rate(batches, size=query)
+            settings["target_latency"] = round(1000.0 * query / (rate * spec.target_factor), 6)
     return render_user_conf(spec.loadgen_model, spec.scenario, settings)
 
 

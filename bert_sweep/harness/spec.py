@@ -32,8 +32,10 @@ class TestSpec:
     # an optional warm-up has measured the rate that sets target_qps.
     user_conf: str | None = None
     settings: dict | None = None
-    auto_target_qps: bool = False  # target_qps = warm-up rate × target_qps_factor
-    target_qps_factor: float = 1.0
+    # Set the scenario's rate from a warm-up: target_qps = rate × factor (Offline, Server), or
+    # target_latency = query time / factor (SingleStream, MultiStream).
+    auto_target: bool = False
+    target_factor: float = 1.0
     warmup_batches: int = 3
     sort_by_length: bool = False  # Offline: order the query by real length (pairs with trim)
     enable_trace: bool = False  # write loadgen's mlperf_log_trace.json (large; not submitted)

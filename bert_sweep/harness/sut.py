@@ -221,7 +221,7 @@ class BatchingSUT:
             stats.tokens_computed += len(ids) * batch.input_ids.shape[1]
             stats.tokens_real += int(self.qsl.lengths[index].sum())
 
-    def measure_rate(self, batches: int) -> float:
+    def measure_rate(self, batches: int, size: int | None = None) -> float:
         """Samples/s of this SUT's batch path (gather, predict, assemble) without loadgen.
 
         Sets an Offline/Server target_qps before a test: one untimed batch (session warm-up),
@@ -230,7 +230,7 @@ class BatchingSUT:
         import mlperf_loadgen as lg
 
         n = len(self.qsl)
-        size = min(self.batch_size, n)
+        size = min(size or self.batch_size, n)
         starts = np.linspace(0, max(0, n - size), num=batches + 1).astype(int)
         timed, samples = 0.0, 0
         for i, first in enumerate(starts):

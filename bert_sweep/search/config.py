@@ -1,4 +1,4 @@
-"""Schema of the Optuna sweeper's settings (`hydra.sweeper.*`), registered as hydra/sweeper=bert_optuna.
+"""Schema of the Optuna sweeper's settings (`hydra.sweeper.*`), i.e. `hydra/sweeper=bert_optuna`.
 
 Kept apart from the sweeper so that Hydra's plugin scan (which imports the plugin module on every
 run, single runs included) only loads this dataclass, not Optuna.
@@ -61,7 +61,5 @@ class BertOptunaSweeperConf:
                 self.grace_period,
                 f"seconds > heartbeat_interval ({self.heartbeat_interval})",
             )
-        if not isinstance(self.enqueue, list) or not all(
-            isinstance(e, dict) for e in self.enqueue
-        ):
+        if not isinstance(self.enqueue, list) or not all(isinstance(e, dict) for e in self.enqueue):
             raise field_error(p + "enqueue", self.enqueue, "a list of {key: value} mappings")

@@ -82,9 +82,8 @@ def outcome_from_results(results: Any) -> Outcome:
         "reasons": list(verdict.get("reasons") or []),
     }
     if value is None:
-        return Outcome(
-            False, error="no performance samples/s in the results (profile without it?)", attrs=attrs
-        )
+        error = "no performance samples/s in the results (profile without it?)"
+        return Outcome(False, error=error, attrs=attrs)
     return Outcome(True, value, [float(c_acc), float(c_valid)], attrs=attrs)
 
 

@@ -103,7 +103,7 @@ class Param:
         if self.kind == "int":
             return list(range(int(self.low), int(self.high) + 1))
         if self.step:
-            n = int(math.floor((self.high - self.low) / self.step + 1e-9))
+            n = math.floor((self.high - self.low) / self.step + 1e-9)
             return [self.low + i * self.step for i in range(n + 1)]
         return None
 
@@ -224,7 +224,7 @@ def param_from_sweep(key: str, sweep: Any) -> Param:
 
 
 class SearchSpace:
-    """Ordered parameters (with variants), pinned values, and how to turn a sample into overrides."""
+    """Ordered parameters (with variants), pinned values, and sample -> overrides."""
 
     def __init__(self, params: Sequence[Param], pinned: Mapping[str, Any] | None = None) -> None:
         self.params = list(params)

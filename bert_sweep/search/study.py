@@ -86,12 +86,14 @@ def make_storage(url: str, heartbeat_interval: int, grace_period: int):
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+            )
     except Exception as exc:  # SQLAlchemy raises ArgumentError/OperationalError/ImportError
         first = " ".join(str(exc).split())[:200]
         raise ConfigError(
@@ -99,29 +101,51 @@ def make_storage(url: str, heartbeat_interval: int, grace_period: int):
         ) from None
 
 
+CONSTRAINT_NAMES = ("accuracy", "loadgen_valid")
+
+
+def _named_constraints() -> bool:
+    """Optuna >= 5 records constraints on the trial (Trial.set_constraint); 4.x needs a
+    sampler constraints_func (deprecated in 5)."""
+    import optuna
+
+    return hasattr(optuna.trial.Trial, "set_constraint")
+
+
 def constraints_of(trial) -> Sequence[float]:
-    """constraints_func for the samplers: the values the sweeper recorded (<= 0 feasible)."""
+    """constraints_func for Optuna 4 samplers: the values the sweeper recorded (<= 0 feasible)."""
     return trial.user_attrs.get("constraints", (1.0, 1.0))
 
 
+def record_constraints(trial, values: Sequence[float]) -> None:
+    """Store the constraints before `tell`: as a user attr (our bookkeeping, any Optuna) and as
+    Optuna's own first-class constraints, which TPE, best_trial and the plots read."""
+    trial.set_user_attr("constraints", [float(v) for v in values])
+    if _named_constraints():
+        for name, value in zip(CONSTRAINT_NAMES, values, strict=True):
+            trial.set_constraint(name, float(value))
+
+
 def make_sampler(name: str, seed: int | None, n_startup_trials: int):
-    """TPE with constraints (the default), or 'random': TPE that never leaves its random startup
-    phase, so trials still get Optuna's constraint bookkeeping (plots mark infeasible trials)."""
+    """TPE aware of the constraints (the default), or random sampling."""
     import optuna
 
     if name not in ("tpe", "random"):
         raise ConfigError(f"hydra.sweeper.sampler={name!r}: expected tpe or random")
-    startup = n_startup_trials if name == "tpe" else 1 << 30
+    legacy = not _named_constraints()
+    if name == "random" and not legacy:
+        return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         return optuna.samplers.TPESampler(
             seed=seed,
-            n_startup_trials=startup,
+            # Optuna 4 random: TPE that never leaves its random startup, to keep constraints.
+            n_startup_trials=n_startup_trials if name == "tpe" else 1 << 30,
             multivariate=True,  # models parameters jointly
             group=True,  # conditional parameters: one model per sub-space
             constant_liar=True,  # parallel workers: running trials repel new proposals
-            constraints_func=constraints_of,
-            warn_independent_sampling=False,
+            constraints_func=constraints_of if legacy else None,
         )
 
 
@@ -180,8 +204,12 @@ def best_feasible(trials: Sequence[Any]):
     return max(candidates, key=lambda t: (t.value, -t.number))
 
 
-def counted(trials: Sequence[Any]) -> list:
-    return [t for t in trials if outcome_of(t) in COUNTED]
+def ask(study):
+    """study.ask() without Optuna's warning that heartbeats are meant for Study.optimize: this
+    ask-and-tell loop records them itself (Heartbeat)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+        return study.ask()
 
 
 def worker_identity() -> dict[str, Any]:

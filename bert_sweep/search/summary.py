@@ -97,13 +97,19 @@ def render_table(rows: Sequence[Mapping[str, Any]], title: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
+def _footer_line(key: str, value: Any) -> str:
+    if isinstance(value, Mapping):
+        return f"\n{key}:" + "".join(f"\n  {k}: {v}" for k, v in value.items())
+    return f"\n{key}: {'-' if value is None else value}"
+
+
 def write_summary(
     folder: Path, rows: Sequence[Mapping[str, Any]], title: str, extra: Mapping | None = None
 ) -> str:
     """Write summary.md / summary.csv / summary.json into `folder`; returns the table text."""
     table = render_table(rows, title)
     folder = Path(folder)
-    footer = "".join(f"\n{k}: {v}" for k, v in (extra or {}).items())
+    footer = "".join(_footer_line(k, v) for k, v in (extra or {}).items())
     write_text_atomic(folder / "summary.md", table + footer + ("\n" if footer else ""))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[k for k, _ in COLUMNS], extrasaction="ignore")

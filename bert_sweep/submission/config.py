@@ -29,7 +29,8 @@ class CandidateConfig:
     tracking_uri: str = "sqlite:///mlflow.db"  # MLflow store of `mlflow_experiment`
     overrides: list[str] = field(default_factory=list)  # applied on top of the candidate's config
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Exactly one source; called by SubmitConfig (a default instance has none yet)."""
         given = [
             k
             for k in ("run_dir", "sweep_dir", "overrides_file", "mlflow_experiment")
@@ -69,6 +70,7 @@ class SubmitConfig:
     def __post_init__(self) -> None:
         from bert_sweep.submission.versions import BERT_SYSTEM_TYPES, VALID_STATUSES, VERSIONS
 
+        self.candidate.check()
         if self.division not in DIVISIONS:
             raise field_error("division", self.division, f"one of {list(DIVISIONS)}")
         if self.version not in VERSIONS:

@@ -38,6 +38,9 @@ _log = logging.getLogger(__name__)
 _LOCKED = ("database is locked", "database table is locked")
 _RETRIES = 8
 _BATCH = 100  # MLflow accepts at most 100 params+tags per log_batch call
+# MLflow 3's UI opens an experiment as a GenAI (traces) one unless told it holds training-style
+# runs; with this tag it opens on the runs table, where sweeps are compared.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def sweep_key(sweep_dir: str | Path) -> str:
@@ -124,7 +127,9 @@ class TrackingStore:
                 return found.experiment_id
             location = self.settings.artifact_location(name)
             return self._retry(
-                lambda: self.client.create_experiment(name, artifact_location=location)
+                lambda: self.client.create_experiment(
+                    name, artifact_location=location, tags=EXPERIMENT_TAGS
+                )
             )
 
     def search(self, experiment_id: str, filter_string: str) -> list:

@@ -1,0 +1,431 @@
+"""The Optuna sweeper: maximize samples/s subject to accuracy >= target x reference F1.
+
+One trial at a time per worker (ask -> run the job through Hydra's launcher -> tell), so any
+number of workers, on one machine or several, share a study through its storage and each asks
+for the next trial as soon as its own finishes. The loop per trial:
+
+1. fail trials whose worker died (same host: process gone; elsewhere: heartbeat stale);
+2. stop when `n_trials` trials have a result (measured, cached or failed; interrupted ones do
+   not count), when a discrete space is exhausted, or when the failure rate is exceeded;
+3. ask, draw the (conditional) parameters, compose the job's config and hash it: a config the
+   study has already measured is told again at no cost (recorded as cached);
+4. otherwise launch the job (job dir `<sweep dir>/<trial number>`), with a heartbeat thread,
+   and tell Optuna samples/s plus the constraints (search.outcome) — or FAIL with the reason.
+
+At the end every worker rewrites the study's table, best_overrides.{yaml,json} (best feasible
+trial: the overrides to reproduce it, e.g. for the submission stage) and the plots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from bert_sweep.report.results import write_json_atomic
+from bert_sweep.search.config import BertOptunaSweeperConf
+from bert_sweep.search.outcome import Outcome, outcome_from_exception, outcome_from_results
+from bert_sweep.search.space import SearchSpace, canonical, split_arguments
+from bert_sweep.search.study import (
+    COUNTED,
+    DETERMINISTIC_ERRORS,
+    FAILED,
+    OUTCOME,
+    Heartbeat,
+    SearchError,
+    ask,
+    best_feasible,
+    creation_lock,
+    make_sampler,
+    open_study,
+    outcome_of,
+    reap_dead_workers,
+    record_constraints,
+    storage_url,
+    worker_identity,
+)
+from bert_sweep.search.summary import write_summary, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+# Result attributes copied from a measured trial to a cached duplicate of it.
+_RESULT_ATTRS = (
+    "samples_per_second",
+    "validity",
+    "f1",
+    "ratio",
+    "reference_f1",
+    "accuracy_reused",
+    "feasible",
+    "verdict",
+    "reasons",
+    "constraints",
+    "backend",
+    "precision",
+    "batch_size",
+    "run_dir",
+    "error",
+    "error_kind",
+)
+
+
+def _container(value: Any) -> Any:
+    if isinstance(value, DictConfig) or OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def submission_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that define the run (not the sweeper's own: hydra.*, the search preset)."""
+    out = []
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key.startswith("hydra") or key == "search":
+            continue
+        out.append(o)
+    return out
+
+
+class SearchSweeper:
+    """The sweeper's logic; hydra_plugins.bert_sweep_search wraps it as a Hydra Sweeper plugin."""
+
+    def __init__(self, **settings: Any) -> None:
+        settings = {k: _container(v) for k, v in settings.items() if k != "_target_"}
+        self.settings = BertOptunaSweeperConf(**settings)
+        self.config: DictConfig | None = None
+        self.hydra_context = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    # -- config identity -----------------------------------------------------------------------
+    def config_hash(self, overrides: Sequence[str]) -> str:
+        """Hash of the job's resolved config, without run-specific paths and Hydra's own node."""
+        cfg = self.hydra_context.config_loader.load_sweep_config(
+            master_config=self.config, sweep_overrides=list(overrides)
+        )
+        with open_dict(cfg):
+            for key in ("hydra", "paths"):
+                cfg.pop(key, None)
+        try:
+            data = OmegaConf.to_container(cfg, resolve=True)
+        except Exception:  # an interpolation only the job can resolve: hash it unresolved
+            data = OmegaConf.to_container(cfg, resolve=False)
+        text = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def baseline_values(self, space: SearchSpace) -> dict[str, Any]:
+        """The base config's value of every searched key (group keys: the selected option)."""
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices", default=None) or {}
+        values = {}
+        for key in space.keys:
+            if key in choices:
+                values[key] = choices[key]
+                continue
+            value = OmegaConf.select(self.config, key, default=None)
+            if value is not None and not OmegaConf.is_config(value):
+                values[key] = value
+        return values
+
+    # -- the sweep -----------------------------------------------------------------------------
+    def sweep(self, arguments: list[str]) -> list:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        s = self.settings
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        fixed, sweeps, pinned = split_arguments(parser.parse_overrides(arguments))
+        space = SearchSpace.build(s.space, sweeps, pinned)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
+        cwd = Path(str(OmegaConf.select(self.config, "hydra.runtime.cwd", default=".")))
+        url = storage_url(s.storage, sweep_dir, cwd)
+        sampler = make_sampler(s.sampler, s.seed, s.n_startup_trials)
+        with creation_lock(url):
+            study = open_study(url, s.study_name, sampler, s.heartbeat_interval, s.grace_period)
+            if not study.get_trials(deepcopy=False):
+                self._enqueue_first(study, space)
+        log.info(
+            "study %r in %s: %d trials so far; searching %s",
+            s.study_name,
+            url,
+            len(study.get_trials(deepcopy=False)),
+            ", ".join(space.keys),
+        )
+        points = space.enumerate()
+        stop = None
+        try:
+            while stop is None:
+                stop = self._next_trial(study, space, fixed, points)
+        finally:
+            self.report(study, space, sweep_dir, url)
+        log.info("search stopped: %s", stop)
+        if stop.startswith("failure rate"):
+            raise SearchError(f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: {stop}")
+        return []
+
+    def _enqueue_first(self, study, space: SearchSpace) -> None:
+        if self.settings.baseline:
+            params = space.fit(self.baseline_values(space))
+            if params:
+                study.enqueue_trial(params, user_attrs={"baseline": True})
+        for i, entry in enumerate(self.settings.enqueue):
+            params = space.fit(entry)
+            if not params:
+                raise SearchError(
+                    f"hydra.sweeper.enqueue[{i}]={entry}: expected values of searched keys "
+                    f"({', '.join(space.keys)}) inside their ranges"
+                )
+            study.enqueue_trial(params)
+
+    def _stop_reason(self, trials: Sequence[Any], points: list | None) -> str | None:
+        s = self.settings
+        outcomes = [outcome_of(t) for t in trials]
+        n_counted = sum(o in COUNTED for o in outcomes)
+        n_failed = sum(o in FAILED for o in outcomes)
+        if n_counted >= s.min_trials_for_failure_rate and n_failed / n_counted > s.max_failure_rate:
+            return f"failure rate {n_failed}/{n_counted} trials failed (limit {s.max_failure_rate})"
+        if n_counted >= s.n_trials:
+            return f"n_trials={s.n_trials} reached"
+        if n_counted + outcomes.count("running") >= s.n_trials:
+            return f"n_trials={s.n_trials} reached or running in other workers"
+        if points is not None:
+            tried = {
+                canonical(t.user_attrs.get("params", {}))
+                for t, o in zip(trials, outcomes, strict=True)
+                if o in COUNTED
+            }
+            if all(canonical(p) in tried for p in points):
+                return f"search space exhausted (all {len(points)} configurations tried)"
+        return None
+
+    def _next_trial(self, study, space: SearchSpace, fixed: list[str], points) -> str | None:
+        """Run one trial; returns why the search stops, or None to go on."""
+        s = self.settings
+        reaped = reap_dead_workers(study)
+        if reaped:
+            log.info("marked interrupted (worker died): trials %s", reaped)
+        stop = self._stop_reason(study.get_trials(deepcopy=False), points)
+        if stop:
+            return stop
+        trial = ask(study)
+        trial.set_user_attr("worker", worker_identity())
+        with Heartbeat(study._storage, trial._trial_id, s.heartbeat_interval):
+            earlier = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number < trial.number and outcome_of(t) in (*COUNTED, "running")
+            ]
+            if len(earlier) >= s.n_trials:  # another worker took the last slot meanwhile
+                trial.set_user_attr(OUTCOME, "over_budget")
+                from optuna.trial import TrialState
+
+                study.tell(trial, state=TrialState.PRUNED)
+                return f"n_trials={s.n_trials} reached (by other workers)"
+            try:
+                self._run_trial(study, trial, space, fixed)
+            except BaseException as exc:  # Ctrl-C: the trial is interrupted, not a job failure
+                from optuna.trial import TrialState
+
+                trial.set_user_attr(OUTCOME, "interrupted")
+                trial.set_user_attr("error", f"interrupted: {type(exc).__name__}")
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+        return None
+
+    def _run_trial(self, study, trial, space: SearchSpace, fixed: list[str]) -> None:
+        assignment = space.sample(trial)
+        overrides = [*fixed, *SearchSpace.overrides(assignment)]
+        trial.set_user_attr("params", assignment)
+        trial.set_user_attr("overrides", submission_overrides(overrides))
+        label = " ".join(SearchSpace.overrides(assignment))
+        try:
+            chash = self.config_hash(overrides)
+        except Exception as exc:  # the overrides do not compose: a failed trial, with why
+            self._tell(study, trial, outcome_from_exception(exc), label)
+            return
+        trial.set_user_attr("config_hash", chash)
+        source = self._cached(study, chash, trial.number) if self.settings.reuse_results else None
+        if source is not None:
+            self._tell_cached(study, trial, source, label)
+            return
+        job_dir = Path(str(self.config.hydra.sweep.dir)) / str(trial.number)
+        trial.set_user_attr("job_dir", str(job_dir))
+        log.info("trial %d: %s", trial.number, label)
+        try:
+            (ret,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
+            outcome = outcome_from_results(ret.return_value)
+        except Exception as exc:  # the job raised (launcher caught it) or could not start
+            outcome = outcome_from_exception(exc)
+        self._tell(study, trial, outcome, label)
+
+    @staticmethod
+    def _cached(study, chash: str, number: int):
+        """A finished trial with the same config: measured, or failed for a reason that repeats."""
+        from optuna.trial import TrialState
+
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            if t.number == number or t.user_attrs.get("config_hash") != chash:
+                continue
+            outcome = outcome_of(t)
+            if outcome in ("ok", "cached"):
+                return t
+            if outcome in FAILED and t.user_attrs.get("error_kind") in DETERMINISTIC_ERRORS:
+                return t
+        return None
+
+    @staticmethod
+    def _tell(study, trial, outcome: Outcome, label: str) -> None:
+        from optuna.trial import TrialState
+
+        for key, value in outcome.attrs.items():
+            trial.set_user_attr(key, value)
+        if outcome.ok:
+            record_constraints(trial, outcome.constraints)
+            trial.set_user_attr(OUTCOME, "ok")
+            study.tell(trial, values=outcome.value)
+            a = outcome.attrs
+            log.info(
+                "trial %d: %.2f samples/s, F1 %s (ratio %s%s) %s -> %s",
+                trial.number,
+                outcome.value,
+                "-" if a.get("f1") is None else f"{a['f1']:.3f}",
+                "-" if a.get("ratio") is None else f"{100 * a['ratio']:.2f}%",
+                ", reused" if a.get("accuracy_reused") else "",
+                a.get("validity"),
+                "feasible" if outcome.feasible else "infeasible",
+            )
+        else:
+            trial.set_user_attr("error", outcome.error)
+            trial.set_user_attr(OUTCOME, "failed")
+            study.tell(trial, state=TrialState.FAIL)
+            log.warning("trial %d failed (%s): %s", trial.number, label, outcome.error)
+
+    @staticmethod
+    def _tell_cached(study, trial, source, label: str) -> None:
+        from optuna.trial import TrialState
+
+        origin = source.user_attrs.get("cached_from", source.number)
+        for key in _RESULT_ATTRS:
+            if key in source.user_attrs:
+                trial.set_user_attr(key, source.user_attrs[key])
+        trial.set_user_attr("cached_from", origin)
+        if source.state == TrialState.COMPLETE:
+            record_constraints(trial, source.user_attrs.get("constraints", (1.0, 1.0)))
+            trial.set_user_attr(OUTCOME, "cached")
+            study.tell(trial, values=source.value)
+        else:
+            trial.set_user_attr(OUTCOME, "cached_failed")
+            study.tell(trial, state=TrialState.FAIL)
+        log.info("trial %d: %s = config of trial %d: result reused", trial.number, label, origin)
+
+    # -- the end -------------------------------------------------------------------------------
+    def report(self, study, space: SearchSpace, sweep_dir: Path, url: str) -> dict:
+        """Table, best_overrides.{yaml,json}, plots; printed and written to the sweep dir."""
+        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        best = best_feasible(trials)
+        baseline = next(
+            (t for t in trials if t.user_attrs.get("baseline") and outcome_of(t) == "ok"), None
+        )
+        rows = [self._row(t, best) for t in trials]
+        extra: dict[str, Any] = {
+            "study": study.study_name,
+            "storage": url,
+            "dashboard": f"optuna-dashboard {url}",
+            "best_trial": best.number if best else None,
+            "best_samples_per_second": best.value if best else None,
+            "baseline_trial": baseline.number if baseline else None,
+            "baseline_samples_per_second": baseline.value if baseline else None,
+        }
+        outcomes = [outcome_of(t) for t in trials]
+        title = (
+            f"bert_sweep search '{study.study_name}': {len(trials)} trials "
+            f"({sum(o in ('ok', 'cached') for o in outcomes)} with results, "
+            f"{sum(o in FAILED for o in outcomes)} failed, "
+            f"{outcomes.count('interrupted')} interrupted)"
+        )
+        if best is not None:
+            self._write_best(best, sweep_dir, url, study.study_name)
+            extra["best_overrides"] = str(sweep_dir / "best_overrides.yaml")
+        if self.settings.plots:
+            extra["plots"] = _write_plots(study, sweep_dir / "plots")
+        table = write_summary(sweep_dir, rows, title, extra)
+        print("\n" + table)
+        if best is None:
+            print("no feasible trial yet: none met the accuracy target with a VALID run")
+        else:
+            line = f"best feasible: trial {best.number}, {best.value:.2f} samples/s"
+            if baseline is not None and baseline.value:
+                line += (
+                    f" vs baseline (trial {baseline.number}) {baseline.value:.2f} samples/s "
+                    f"(x{best.value / baseline.value:.2f})"
+                )
+            print(line)
+            print(f"best overrides: {sweep_dir / 'best_overrides.yaml'}")
+        print(f"open the study: optuna-dashboard {url}")
+        return extra
+
+    @staticmethod
+    def _row(trial, best) -> dict:
+        a = trial.user_attrs
+        outcome = outcome_of(trial)
+        note = a.get("error") or "; ".join(a.get("reasons") or [])
+        if outcome.startswith("cached"):
+            note = f"same config as trial {a.get('cached_from')}" + (f"; {note}" if note else "")
+        if a.get("baseline"):
+            note = "baseline" + (f"; {note}" if note else "")
+        marker = " *" if best is not None and trial.number == best.number else ""
+        return {
+            "id": f"{trial.number}{marker}",
+            "params": " ".join(SearchSpace.overrides(a.get("params") or {})),
+            "status": outcome,
+            "samples_per_second": a.get("samples_per_second"),
+            "validity": a.get("validity"),
+            "f1": a.get("f1"),
+            "ratio": a.get("ratio"),
+            "accuracy_reused": a.get("accuracy_reused"),
+            "verdict": a.get("verdict"),
+            "note": note,
+        }
+
+    @staticmethod
+    def _write_best(best, sweep_dir: Path, url: str, study_name: str) -> None:
+        a = best.user_attrs
+        record = {
+            "study": study_name,
+            "storage": url,
+            "trial": best.number,
+            "samples_per_second": best.value,
+            "f1": a.get("f1"),
+            "ratio": a.get("ratio"),
+            "reference_f1": a.get("reference_f1"),
+            "verdict": a.get("verdict"),
+            "params": a.get("params"),
+            "overrides": a.get("overrides"),
+            "run_dir": a.get("run_dir"),
+            "cached_from": a.get("cached_from"),
+        }
+        write_json_atomic(sweep_dir / "best_overrides.json", record)
+        header = (
+            "# Best feasible trial of the search: replay with\n"
+            "#   python -m bert_sweep <overrides...> profile=submission\n"
+        )
+        write_text_atomic(sweep_dir / "best_overrides.yaml", header + OmegaConf.to_yaml(record))
+
+
+def _write_plots(study, folder: Path) -> dict[str, str]:
+    from bert_sweep.search.plots import write_plots
+
+    return write_plots(study, folder)

