@@ -1,4 +1,4 @@
-"""Search space: YAML declaration, conditional parameters, command-line sweeps, real Optuna draws."""
+"""Search space: YAML declaration, conditional parameters, command-line sweeps, Optuna draws."""
 
 from __future__ import annotations
 
@@ -115,3 +115,29 @@ def test_bad_space_is_one_line_config_error(space, message):
 def test_sweep_on_hydra_key_is_rejected():
     with pytest.raises(ConfigError, match="expected a plain key to search over"):
         _parse("+extra=1,2")
+
+
+@pytest.mark.parametrize("preset", ["cpu_onnx", "gpu"])
+def test_presets_compose_with_the_sweeper_and_a_valid_space(preset):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from bert_sweep.config import config_dir
+    from bert_sweep.config.store import register_configs
+    from bert_sweep.search.config import SWEEPER_TARGET, BertOptunaSweeperConf
+
+    register_configs()
+    with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="t"):
+        cfg = compose("config", overrides=[f"+search={preset}"], return_hydra_config=True)
+    sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
+    assert sweeper["_target_"] == SWEEPER_TARGET and sweeper["study_name"] == preset
+    assert str(cfg.hydra.sweep.dir).endswith(f"outputs/search/{preset}")
+    settings = BertOptunaSweeperConf(**{k: v for k, v in sweeper.items() if k != "_target_"})
+    space = SearchSpace.build(settings.space)
+    assert {"backend", "precision", "batch"} <= set(space.keys)
+    assert len(space.enumerate()) > 10
+    # presets only touch hydra.*: the run config is the same as without the preset
+    with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="t"):
+        plain = compose("config")
+    cfg_no_hydra = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    assert OmegaConf.to_yaml(cfg_no_hydra) == OmegaConf.to_yaml(plain)

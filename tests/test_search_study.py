@@ -129,3 +129,15 @@ def test_storage_url_defaults_and_relative_paths(tmp_path):
     assert storage_url(None, tmp_path / "sw", tmp_path) == f"sqlite:///{tmp_path}/sw/optuna.db"
     assert storage_url("sqlite:///x/o.db", tmp_path, tmp_path) == f"sqlite:///{tmp_path}/x/o.db"
     assert storage_url("postgresql://h/db", tmp_path, tmp_path) == "postgresql://h/db"
+
+
+def test_trial_without_worker_is_reaped_after_the_grace_period(tmp_path):
+    """Killed between ask and recording its worker: no pid, no heartbeat, only its age."""
+    import time
+
+    study = _study(tmp_path)
+    ask(study)
+    assert reap_dead_workers(study, grace_period=60) == []
+    time.sleep(1.2)
+    assert reap_dead_workers(study, grace_period=1) == [0]
+    assert outcome_of(study.get_trials()[0]) == "interrupted"

@@ -123,6 +123,30 @@ class OnnxBackendConfig(BackendConfig):
 
 
 @dataclass
+class TrtBackendConfig(BackendConfig):
+    """TensorRT (installed from NVIDIA's index): fp32 | fp16 | int8 (a model with Q/DQ nodes)."""
+
+    _target_: str = "bert_sweep.backends.trt.TrtBackend"
+    name: str = "trt"
+    device: str = "cuda"  # device.name: TensorRT needs cuda
+    device_index: int = 0
+    workspace_gb: float = 4.0  # builder workspace memory pool
+    builder_optimization_level: int = 3  # 0..5: higher builds slower, may run faster
+    seq_length: int = 384  # used when the model's sequence axis is dynamic
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise field_error("precision", self.precision, "fp32, fp16 or int8 for backend=trt")
+        if not 0 <= self.builder_optimization_level <= 5:
+            raise field_error(
+                "backend.builder_optimization_level", self.builder_optimization_level, "0..5"
+            )
+        _positive("backend.workspace_gb", self.workspace_gb, allow_none=False)
+        _positive("backend.seq_length", self.seq_length, allow_none=False)
+
+
+@dataclass
 class DeviceConfig:
     name: str = "cpu"  # cpu | cuda
     providers: list[str] = field(default_factory=lambda: ["CPUExecutionProvider"])

@@ -14,6 +14,7 @@ ENTRIES: list[tuple[str | None, str, type]] = [
     ("dataset", "base_dataset", schema.DatasetConfig),
     ("backend", "base_noop", schema.NoopBackendConfig),
     ("backend", "base_onnx", schema.OnnxBackendConfig),
+    ("backend", "base_trt", schema.TrtBackendConfig),
     ("device", "base_device", schema.DeviceConfig),
     ("scenario", "base_scenario", schema.ScenarioConfig),
     ("profile", "base_profile", schema.ProfileConfig),

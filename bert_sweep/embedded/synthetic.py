@@ -215,7 +215,7 @@ class _Ctx:
     era: int  # first year of the entity's 80-year window
 
     def year(self, lo: int = 20, hi: int = 80) -> int:
-        """A year of the split's pool in [era + lo, era + hi): facts of one entity stay plausible."""
+        """A year of the pool in [era + lo, era + hi): facts of one entity stay plausible."""
         window = [y for y in self.pools.years if self.era + lo <= y < self.era + hi]
         return self.rng.choice(window or self.pools.years)
 
@@ -1086,33 +1086,51 @@ def _paragraph(
     units = [_fact_unit(c, rel, ref, facts[rel.name], ask=1.0) for rel in relations]
     blocks: list[list[_Unit]] = []
     used_names = {subject[0]}
-    for _ in range(n_distractors):
+    used_intros: set[tuple[str, str]] = set()
+
+    def distractor_block() -> list[_Unit]:
         d_title, d_ref = domain.subject(c)
         while d_title in used_names:
             d_title, d_ref = domain.subject(c)
         used_names.add(d_title)
-        intro, intro_questions = c.rng.choice(domain.intros)
-        rel_word = c.rng.choice(_RELATIONS_PERSON)
-        # The intro names the distractor by its bare title ("the {d}" templates add the article).
-        values = {"s": ref, "d": d_title, "rel": rel_word}
-        text, offsets = _render(intro, values)
-        block_qas = []
-        if c.rng.random() < 0.4:
-            question, _ = _render(c.rng.choice(intro_questions), values)
-            kind = "person" if domain is PERSON else _distractor_kind(domain)
-            block_qas.append((_sentence_case(question), offsets["d"], len(d_title), kind))
-        block = [_Unit(_sentence_case(text), block_qas)]
+        block = []
+        # Each intro (with its relation word) at most once per paragraph, so that the question
+        # it answers has a single answer; later distractors come without an intro.
+        options = [
+            (intro, questions, rel)
+            for intro, questions in domain.intros
+            for rel in (_RELATIONS_PERSON if "{rel}" in intro else [""])
+            if (intro, rel) not in used_intros
+        ]
+        if options:
+            intro, intro_questions, rel_word = c.rng.choice(options)
+            used_intros.add((intro, rel_word))
+            # The intro names the distractor by its bare title ("the {d}" templates add "the").
+            values = {"s": ref, "d": d_title, "rel": rel_word}
+            text, offsets = _render(intro, values)
+            block_qas = []
+            if c.rng.random() < 0.4:
+                question, _ = _render(c.rng.choice(intro_questions), values)
+                kind = "person" if domain is PERSON else _distractor_kind(domain)
+                block_qas.append((_sentence_case(question), offsets["d"], len(d_title), kind))
+            block.append(_Unit(_sentence_case(text), block_qas))
         shared = c.rng.sample(relations, k=min(len(relations), c.rng.randint(1, 2)))
         for rel in shared:
             d_values = _values(c, rel, avoid=facts[rel.name])
             block.append(_fact_unit(c, rel, d_ref, d_values, ask=0.5))
-        blocks.append(block)
+        return block
 
+    def words() -> int:
+        return _words(units) + sum(_words(b) for b in blocks) + _words(extra)
+
+    blocks.extend(distractor_block() for _ in range(n_distractors))
     fillers = [*domain.fillers, *_GENERIC_FILLERS]
     c.rng.shuffle(fillers)
     extra: list[_Unit] = []
-    while fillers and _words(units) + sum(_words(b) for b in blocks) + _words(extra) < target_words:
+    while fillers and words() < target_words:
         extra.append(_filler(c, fillers.pop(), ref))
+    while words() < target_words and len(blocks) < 6:  # long paragraphs: more distractors
+        blocks.append(distractor_block())
 
     # Order: subject facts and fillers mixed, each distractor block kept together.
     c.rng.shuffle(units)

@@ -232,7 +232,21 @@ def _worker_alive(worker: dict[str, Any]) -> bool:
     return abs(round(started, 3) - float(worker.get("started", -1))) < 0.01
 
 
-def reap_dead_workers(study) -> list[int]:
+def _dead(trial, host: str, grace_period: float) -> bool:
+    """Same host: its process is gone. Unknown worker (killed between ask and recording who it
+    is, so no heartbeat either): older than the grace period. Other hosts: heartbeat's job."""
+    import datetime
+
+    worker = trial.user_attrs.get("worker")
+    if not isinstance(worker, dict):
+        start = trial.datetime_start
+        if start is None:
+            return False
+        return (datetime.datetime.now() - start).total_seconds() > grace_period
+    return worker.get("host") == host and not _worker_alive(worker)
+
+
+def reap_dead_workers(study, grace_period: float = 120.0) -> list[int]:
     """Fail RUNNING trials whose worker died: same host by process check, others by heartbeat.
 
     Returns the numbers of the trials failed here.
@@ -244,9 +258,9 @@ def reap_dead_workers(study) -> list[int]:
     reaped = []
     storage = study._storage  # the public Study API cannot change another worker's trial
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("worker")
-        if not isinstance(worker, dict) or worker.get("host") != host or _worker_alive(worker):
+        if not _dead(trial, host, grace_period):
             continue
+        worker = trial.user_attrs.get("worker") or {}
         try:
             storage.set_trial_user_attr(trial._trial_id, OUTCOME, "interrupted")
             storage.set_trial_user_attr(

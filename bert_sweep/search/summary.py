@@ -29,7 +29,7 @@ COLUMNS = (
     ("verdict", "verdict"),
     ("note", "note"),
 )
-NOTE_WIDTH = 90
+NOTE_WIDTH = 150
 
 
 def write_text_atomic(path: Path, text: str) -> None:

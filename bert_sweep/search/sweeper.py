@@ -214,7 +214,7 @@ class SearchSweeper:
     def _next_trial(self, study, space: SearchSpace, fixed: list[str], points) -> str | None:
         """Run one trial; returns why the search stops, or None to go on."""
         s = self.settings
-        reaped = reap_dead_workers(study)
+        reaped = reap_dead_workers(study, s.grace_period)
         if reaped:
             log.info("marked interrupted (worker died): trials %s", reaped)
         stop = self._stop_reason(study.get_trials(deepcopy=False), points)
@@ -261,11 +261,10 @@ class SearchSweeper:
         if source is not None:
             self._tell_cached(study, trial, source, label)
             return
-        job_dir = Path(str(self.config.hydra.sweep.dir)) / str(trial.number)
-        trial.set_user_attr("job_dir", str(job_dir))
         log.info("trial %d: %s", trial.number, label)
         try:
             (ret,) = self.launcher.launch([overrides], initial_job_idx=trial.number)
+            trial.set_user_attr("job_dir", ret.working_dir)
             outcome = outcome_from_results(ret.return_value)
         except Exception as exc:  # the job raised (launcher caught it) or could not start
             outcome = outcome_from_exception(exc)

@@ -60,7 +60,9 @@ def read_results(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise AssetError(f"{path}: not found (expected the results.json of a bert_sweep run)") from None
+        raise AssetError(
+            f"{path}: not found (expected the results.json of a bert_sweep run)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AssetError(f"{path}: unreadable results.json ({type(exc).__name__})") from None
     if not isinstance(data, dict):
@@ -107,7 +109,9 @@ def _read_overrides(path: Path) -> list[str]:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml and json raise their own families
-        raise AssetError(f"{path}: not valid {path.suffix[1:].upper()} ({type(exc).__name__})") from None
+        raise AssetError(
+            f"{path}: not valid {path.suffix[1:].upper()} ({type(exc).__name__})"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("overrides"), list):
         data = data["overrides"]
     if not isinstance(data, list) or not all(isinstance(x, str) and "=" in x for x in data):
@@ -181,7 +185,8 @@ def from_mlflow(experiment: str, tracking_uri: str) -> Candidate:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ConfigError(
-            "candidate.mlflow_experiment: mlflow is not installed (pip install bert_sweep[tracking])"
+            "candidate.mlflow_experiment: mlflow is not installed "
+            "(pip install bert_sweep[tracking])"
         ) from None
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
@@ -200,9 +205,7 @@ def from_mlflow(experiment: str, tracking_uri: str) -> Candidate:
         if run_dir is None or not (run_dir / RESULTS_FILE).is_file():
             continue
         candidate = from_run_dir(run_dir)
-        candidate.source = (
-            f"MLflow run {run.info.run_id} of experiment {experiment!r} ({run_dir})"
-        )
+        candidate.source = f"MLflow run {run.info.run_id} of experiment {experiment!r} ({run_dir})"
         candidate.extra["mlflow_run_id"] = run.info.run_id
         return candidate
     raise ConfigError(

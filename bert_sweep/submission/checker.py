@@ -32,8 +32,9 @@ class CheckerVerdict:
     errors: list[str] = field(default_factory=list)  # the checker's ERROR lines, for display
 
     def lines(self) -> list[str]:
-        head = "official checker: " + ("PASS (submission looks OK)" if self.passed else
-                                       f"FAIL (exit status {self.returncode})")
+        head = "official checker: " + (
+            "PASS (submission looks OK)" if self.passed else f"FAIL (exit status {self.returncode})"
+        )
         return [head, *(f"  {line}" for line in self.errors), f"  full log: {self.log_path}"]
 
 

@@ -84,7 +84,10 @@ def _subset_f1(log: Path, rows: list[int], pipeline) -> tuple[float, float]:
     from bert_sweep.evaluation.accuracy_log import score_accuracy_log
 
     scored = score_accuracy_log(
-        log, pipeline.examples, pipeline.features, load_tokenizer(pipeline.vocab_path),
+        log,
+        pipeline.examples,
+        pipeline.features,
+        load_tokenizer(pipeline.vocab_path),
         sample_rows=rows,
     )
     return scored.exact_match, scored.f1
@@ -94,17 +97,19 @@ def _subset_log(source: Path, rows: list[int], dest: Path) -> Path:
     """The entries of `rows`, renumbered to their position in `rows` (the subset's QSL index)."""
     position = {row: i for i, row in enumerate(rows)}
     entries = [
-        e | {"qsl_idx": position[e["qsl_idx"]]} for e in _entries(source) if e["qsl_idx"] in position
+        e | {"qsl_idx": position[e["qsl_idx"]]}
+        for e in _entries(source)
+        if e["qsl_idx"] in position
     ]
     dest.write_text(json.dumps(entries), encoding="utf-8")
     return dest
 
 
 def run_test01(
-    cfg: RunConfig, run_dir: Path, accuracy_log: Path, reference_detail: Path,
-    target_qps: float | None,
+    cfg: RunConfig, run_dir: Path, accuracy_log: Path, reference_detail: Path
 ) -> Test01Files:
-    """Run the TEST01 performance test and verify it against the submission's runs."""
+    """Run the TEST01 performance test (cfg: the performance stage's config, target_qps set)
+    and verify it against the submission's accuracy log and performance run."""
     from bert_sweep.harness.runner import run_test
     from bert_sweep.harness.spec import TestSpec
     from bert_sweep.pipeline import Pipeline, backend_dict
@@ -120,11 +125,12 @@ def run_test01(
     pipeline._features()
     pipeline._backend()
     spec = pipeline._spec(
-        "performance", "TEST01", backend_dict(cfg), pipeline.prepared_path,
+        "performance",
+        "TEST01",
+        backend_dict(cfg),
+        pipeline.prepared_path,
         audit_config=TEST01_AUDIT_CONFIG,
     )
-    if target_qps is not None:
-        spec.settings = dict(spec.settings or {}) | {"target_qps": target_qps}
     outcome = run_test(spec)
     test_dir = Path(outcome.output_dir)
     perf_ok, perf_text = verify_performance(reference_detail, test_dir / "mlperf_log_detail.txt")
@@ -133,7 +139,9 @@ def run_test01(
     if not acc_ok:
         rows = sorted({e["qsl_idx"] for e in _entries(test_dir / "mlperf_log_accuracy.json")})
         baseline = _subset_log(accuracy_log, rows, run_dir / "baseline_log.json")
-        sampled = _subset_log(test_dir / "mlperf_log_accuracy.json", rows, run_dir / "test01_log.json")
+        sampled = _subset_log(
+            test_dir / "mlperf_log_accuracy.json", rows, run_dir / "test01_log.json"
+        )
         em_b, f1_b = _subset_f1(baseline, rows, pipeline)
         em_c, f1_c = _subset_f1(sampled, rows, pipeline)
         extra = {
@@ -142,5 +150,7 @@ def run_test01(
             "accuracy.txt": f'{{"exact_match": {em_c:.6f}, "f1": {f1_c:.6f}}}\n',
         }
     if not perf_ok:
-        raise SubmissionRefused(f"{test_dir}: TEST01 performance check failed ({perf_text.strip()})")
+        raise SubmissionRefused(
+            f"{test_dir}: TEST01 performance check failed ({perf_text.strip()})"
+        )
     return Test01Files(test_dir, acc_text, perf_text, extra)

@@ -37,7 +37,11 @@ def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
     transformations = "none"
     if source == "embedded":
         transformations = "fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17)"
-    if precision == "int8" and backend.get("name") == "onnx" and model.get("file") != "bert_large_int8":
+    if (
+        precision == "int8"
+        and backend.get("name") == "onnx"
+        and model.get("file") != "bert_large_int8"
+    ):
         transformations = "onnxruntime dynamic int8 quantization (weights int8, activations fp32)"
     return {
         "input_data_types": "int64",
@@ -50,8 +54,12 @@ def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
 
 def reproduce_command(overrides: list[str], submitter: str, division: str, version: str) -> str:
     """The bert_sweep command that reruns and packages this configuration."""
-    parts = ["python -m bert_sweep.submit", f"submitter={submitter}", f"division={division}",
-             f"version={version}"]
+    parts = [
+        "python -m bert_sweep.submit",
+        f"submitter={submitter}",
+        f"division={division}",
+        f"version={version}",
+    ]
     if overrides:
         quoted = ",".join(f"'{o}'" for o in overrides)
         parts.append(f'"candidate.overrides=[{quoted}]"')
@@ -73,20 +81,22 @@ def results_readme(
 ) -> str:
     """README.md of results/<system>/<benchmark>/<scenario>: what was measured and how."""
     unit = UNITS.get(scenario, "")
+
+    def num(value: Any, digits: int = 3) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, int | float) else "?"
+
     lines = [
         f"# {benchmark} {scenario} on {system_name}",
         "",
         "Produced by bert_sweep (`python -m bert_sweep.submit`; the code is described under the "
-        "submitter's src/ or code/ folder): the "
-        "configuration below was chosen from "
-        f"{candidate_source} and rerun under the official rules (mlperf.conf: 600 s minimum "
-        "duration, 10,833 samples) in fresh loadgen processes.",
+        "submitter's src/ or code/ folder, with the resolved configuration): the configuration "
+        f"was chosen from {candidate_source} and rerun under the official rules (mlperf.conf: "
+        "600 s minimum duration, 10,833 samples) in fresh loadgen processes.",
         "",
         "| figure | value |",
         "| --- | --- |",
-        f"| result | {result if result is not None else '?'} {unit} |",
-        f"| accuracy | F1 {f1 if f1 is not None else '?'}, exact match "
-        f"{exact_match if exact_match is not None else '?'} (10,833 samples) |",
+        f"| result | {num(result, 2)} {unit} |",
+        f"| accuracy | F1 {num(f1)}, exact match {num(exact_match)} (10,833 samples) |",
         f"| bert_sweep commit | {git_commit or 'not a git checkout'} |",
         "",
         "Performance runs (target_qps from the accuracy pass's measured rate):",
@@ -94,9 +104,9 @@ def results_readme(
     ]
     for i, attempt in enumerate(attempts, start=1):
         lines.append(
-            f"- run {i}: target_qps {attempt.get('target_qps')}, "
-            f"{attempt.get('samples_per_second')} samples/s, {attempt.get('validity')}, "
-            f"{attempt.get('duration_s')} s"
+            f"- run {i}: target_qps {num(attempt.get('target_qps'), 2)}, "
+            f"{num(attempt.get('samples_per_second'), 2)} samples/s, {attempt.get('validity')}, "
+            f"{num(attempt.get('duration_s'), 1)} s"
         )
     if notes:
         lines += ["", notes]

@@ -80,8 +80,9 @@ def check_candidate(cfg: RunConfig, version: CheckerVersion) -> None:
         )
 
 
-def check_accuracy_run(results: dict[str, Any], run_dir: Path, division: str,
-                       benchmark: str) -> None:
+def check_accuracy_run(
+    results: dict[str, Any], run_dir: Path, division: str, benchmark: str
+) -> None:
     """The accuracy stage measured its own full pass with a real model (and, closed, the target)."""
     acc = results.get("accuracy") or {}
     if results.get("status") != "ok" or not acc:
@@ -89,7 +90,8 @@ def check_accuracy_run(results: dict[str, Any], run_dir: Path, division: str,
     if not acc.get("meaningful", True):
         why = acc.get("reference_source") or "perf-only model"
         raise SubmissionRefused(f"{run_dir}: accuracy is not meaningful ({why}); cannot package")
-    if acc.get("reused") or Path(str(acc.get("measured_in"))) != Path(run_dir):
+    measured_in = Path(str(acc.get("measured_in"))).resolve()
+    if acc.get("reused") or measured_in != Path(run_dir).resolve():
         raise SubmissionRefused(
             f"{run_dir}: accuracy was reused from {acc.get('measured_in')}; the submission "
             "needs this run's own accuracy log"

@@ -68,11 +68,11 @@ def default_output_dir() -> Path:
     return Path("outputs") / "submissions" / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
-def _prepare_out_dir(cfg: SubmitConfig) -> Path:
+def _output_dir(cfg: SubmitConfig) -> Path:
+    """The output folder (created later, once the candidate passed the early refusals)."""
     out = Path(cfg.output_dir) if cfg.output_dir else default_output_dir()
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"output_dir={out}: exists and is not empty; expected a new folder")
-    out.mkdir(parents=True, exist_ok=True)
     return out.resolve()
 
 
@@ -88,16 +88,31 @@ def _stage_runs(cfg: SubmitConfig, candidate: Candidate, run_cfg, out: Path, say
             )
         results = candidate.results
         perf = results.get("performance") or {}
-        attempts = [{k: perf.get(k) for k in ("samples_per_second", "validity", "duration_s")}
-                    | {"target_qps": perf.get("target_qps"), "run_dir": str(candidate.run_dir)}]
+        attempts = [
+            {k: perf.get(k) for k in ("samples_per_second", "validity", "duration_s")}
+            | {"target_qps": perf.get("target_qps"), "run_dir": str(candidate.run_dir)}
+        ]
         return candidate.run_dir, results, candidate.run_dir, results, attempts, None
     from bert_sweep.submission.rerun import rerun
     from bert_sweep.submission.run_config import submission_profile
 
-    done = rerun(run_cfg, out, submission_profile(), say, cfg.target_qps_margin,
-                 cfg.performance_attempts, root_dir=Path.cwd())
-    return (done.accuracy_run, done.accuracy_results, done.performance_run,
-            done.performance_results, done.attempts, done.accuracy_rate)
+    done = rerun(
+        run_cfg,
+        out,
+        submission_profile(),
+        say,
+        cfg.target_qps_margin,
+        cfg.performance_attempts,
+        root_dir=Path.cwd(),
+    )
+    return (
+        done.accuracy_run,
+        done.accuracy_results,
+        done.performance_run,
+        done.performance_results,
+        done.attempts,
+        done.accuracy_rate,
+    )
 
 
 def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
@@ -107,14 +122,17 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
 
     stream = stream or sys.stdout
     version = checker_version(cfg.version)
-    out = _prepare_out_dir(cfg)
+    out = _output_dir(cfg)
     candidate = select_candidate(cfg.candidate)
     run_cfg = candidate_config(candidate, list(cfg.candidate.overrides), out / "runs")
     benchmark = benchmark_name(run_cfg.target)
     gate.check_candidate(run_cfg, version)
+    out.mkdir(parents=True, exist_ok=True)
     estimates = {
         "accuracy run": accuracy_estimate_s(candidate.samples_per_second),
-        "performance run": performance_estimate_s(cfg.target_qps_margin),
+        "performance run": performance_estimate_s(
+            cfg.target_qps_margin, candidate.samples_per_second
+        ),
     }
     progress = Progress(estimates if cfg.rerun else {}, cfg.progress_interval_s, stream)
     progress.say(f"candidate: {candidate.source}")
@@ -126,8 +144,20 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
     acc_run, acc_results, perf_run, perf_results, attempts, rate = _stage_runs(
         cfg, candidate, run_cfg, out, progress
     )
-    gate.check_accuracy_run(acc_results, acc_run, cfg.division, benchmark)
-    gate.check_performance_run(perf_run / "performance", version)
+    try:
+        gate.check_accuracy_run(acc_results, acc_run, cfg.division, benchmark)
+        gate.check_performance_run(perf_run / "performance", version)
+    except SubmissionRefused as exc:
+        write_json_atomic(
+            out / "refused.json",
+            {
+                "reason": str(exc),
+                "accuracy_run": str(acc_run),
+                "performance_run": str(perf_run),
+                "performance_attempts": attempts,
+            },
+        )
+        raise
 
     test01: Test01Files | None = None
     if cfg.division == "closed":
@@ -135,19 +165,29 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
         from bert_sweep.submission.run_config import stage_config, submission_profile
 
         target = attempts[-1].get("target_qps") if attempts else None
-        test_cfg = stage_config(run_cfg, "performance", out / "runs" / "test01",
-                                submission_profile(), target)
+        test_cfg = stage_config(
+            run_cfg, "performance", out / "runs" / "test01", submission_profile(), target
+        )
         with progress.stage("TEST01 compliance run"):
-            test01 = run_test01(test_cfg, out / "runs" / "test01",
-                                acc_run / "accuracy" / "mlperf_log_accuracy.json",
-                                perf_run / "performance" / "mlperf_log_detail.txt", target)
+            test01 = run_test01(
+                test_cfg,
+                out / "runs" / "test01",
+                acc_run / "accuracy" / "mlperf_log_accuracy.json",
+                perf_run / "performance" / "mlperf_log_detail.txt",
+            )
 
     config = perf_results.get("config") or {}
     system_name = cfg.system_name or default_system_name(perf_results)
     system_id = cfg.system_id or system_id_from_name(system_name)
     system_json = describe_system(
-        perf_results, division=cfg.division, submitter=cfg.submitter, system_name=system_name,
-        system_type=cfg.system_type, status=cfg.status, storage_path=out, overrides=cfg.system,
+        perf_results,
+        division=cfg.division,
+        submitter=cfg.submitter,
+        system_name=system_name,
+        system_type=cfg.system_type,
+        status=cfg.status,
+        storage_path=out,
+        overrides=cfg.system,
     )
     measurements = default_measurements(config) | dict(cfg.measurements)
     acc = acc_results["accuracy"]
@@ -155,20 +195,36 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
     overrides = list(candidate.overrides or []) + list(cfg.candidate.overrides)
     command = reproduce_command(overrides, cfg.submitter, cfg.division, cfg.version)
     spec = TreeSpec(
-        version=version, division=cfg.division, submitter=cfg.submitter, system_id=system_id,
-        benchmark=benchmark, scenario=run_cfg.scenario.name,
-        accuracy_dir=acc_run / "accuracy", performance_dir=perf_run / "performance",
-        exact_match=acc["exact_match"], f1=acc["f1"], system_json=system_json,
+        version=version,
+        division=cfg.division,
+        submitter=cfg.submitter,
+        system_id=system_id,
+        benchmark=benchmark,
+        scenario=run_cfg.scenario.name,
+        accuracy_dir=acc_run / "accuracy",
+        performance_dir=perf_run / "performance",
+        exact_match=acc["exact_match"],
+        f1=acc["f1"],
+        system_json=system_json,
         measurements=measurements,
         results_readme=results_readme(
-            benchmark=benchmark, scenario=run_cfg.scenario.name, system_name=system_name,
-            result=perf.get("result"), f1=acc["f1"], exact_match=acc["exact_match"],
-            attempts=attempts, candidate_source=candidate.source,
-            git_commit=perf_results.get("git_commit"), notes=cfg.notes,
+            benchmark=benchmark,
+            scenario=run_cfg.scenario.name,
+            system_name=system_name,
+            result=perf.get("result"),
+            f1=acc["f1"],
+            exact_match=acc["exact_match"],
+            attempts=attempts,
+            candidate_source=candidate.source,
+            git_commit=perf_results.get("git_commit"),
+            notes=cfg.notes,
         ),
         code_readme=code_readme(
-            benchmark=benchmark, config=config, packages=perf_results.get("packages") or {},
-            git_commit=perf_results.get("git_commit"), command=command,
+            benchmark=benchmark,
+            config=config,
+            packages=perf_results.get("packages") or {},
+            git_commit=perf_results.get("git_commit"),
+            command=command,
         ),
         test01=test01,
     )
@@ -178,8 +234,9 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
     summary = write_summary(rows, version.csv_columns, out, cfg.submitter)
     verdict = None
     if cfg.checker_path:
-        verdict = run_checker(Path(cfg.checker_path), tree.root, version.name, cfg.submitter,
-                              out / "checker")
+        verdict = run_checker(
+            Path(cfg.checker_path), tree.root, version.name, cfg.submitter, out / "checker"
+        )
     tarball = None
     if cfg.tarball and report.ok and (verdict is None or verdict.passed):
         tarball = make_tarball(tree.root, out / TARBALL)
@@ -187,18 +244,35 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
     lines = report.lines() + (verdict.lines() if verdict else [])
     (out / "validation.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     record = {
-        "candidate": {"source": candidate.source, "overrides": overrides,
-                      "run_dir": str(candidate.run_dir) if candidate.run_dir else None},
-        "division": cfg.division, "version": version.name, "submitter": cfg.submitter,
-        "system_id": system_id, "benchmark": benchmark, "scenario": run_cfg.scenario.name,
-        "accuracy_run": str(acc_run), "performance_run": str(perf_run),
-        "accuracy_rate": rate, "performance_attempts": attempts,
-        "result": perf.get("result"), "f1": acc["f1"], "exact_match": acc["exact_match"],
-        "accuracy_log_sha256": tree.accuracy_hash, "tree": str(tree.root), "files": tree.files,
+        "candidate": {
+            "source": candidate.source,
+            "overrides": overrides,
+            "run_dir": str(candidate.run_dir) if candidate.run_dir else None,
+        },
+        "division": cfg.division,
+        "version": version.name,
+        "submitter": cfg.submitter,
+        "system_id": system_id,
+        "benchmark": benchmark,
+        "scenario": run_cfg.scenario.name,
+        "accuracy_run": str(acc_run),
+        "performance_run": str(perf_run),
+        "accuracy_rate": rate,
+        "performance_attempts": attempts,
+        "result": perf.get("result"),
+        "f1": acc["f1"],
+        "exact_match": acc["exact_match"],
+        "accuracy_log_sha256": tree.accuracy_hash,
+        "tree": str(tree.root),
+        "files": tree.files,
         "validation": {"ok": report.ok, "violations": [str(v) for v in report.violations]},
-        "checker": None if verdict is None else {"passed": verdict.passed,
-                                                 "returncode": verdict.returncode,
-                                                 "log": str(verdict.log_path)},
+        "checker": None
+        if verdict is None
+        else {
+            "passed": verdict.passed,
+            "returncode": verdict.returncode,
+            "log": str(verdict.log_path),
+        },
         "tarball": str(tarball) if tarball else None,
         "summary": [str(p) for p in summary],
     }

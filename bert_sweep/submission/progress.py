@@ -25,7 +25,7 @@ def format_duration(seconds: float | None) -> str:
     """`1h02m`, `12m05s`, `40s`; '?' when unknown."""
     if seconds is None or seconds != seconds or seconds < 0:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

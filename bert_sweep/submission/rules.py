@@ -75,7 +75,8 @@ def seeds(log: LoadgenLog, path: str, version: CheckerVersion) -> list[Violation
             "seeds",
             path,
             f"{name}={found[name]} but checker {version.name} expects {expected} "
-            f"(loadgen {log.loadgen_version or '?'} ran it; {version.name} needs {version.loadgen})",
+            f"(loadgen {log.loadgen_version or '?'} ran it; "
+            f"{version.name} needs {version.loadgen})",
         )
         for name, expected in version.seeds.items()
         if found[name] != expected
@@ -120,16 +121,15 @@ def performance_log(
         )
     spq = _int(eff.get("samples_per_query"))
     # The v6 checker applies the Offline query size in closed only; v5.1 in every division.
-    if scenario == "Offline" and (division == "closed" or version.layout == "v5"):
-        if spq is None or spq < OFFLINE_MIN_SAMPLES_PER_QUERY:
-            out.append(
-                Violation(
-                    "samples-per-query",
-                    path,
-                    f"effective_samples_per_query={spq}, expected >= "
-                    f"{OFFLINE_MIN_SAMPLES_PER_QUERY}",
-                )
+    offline_rule = scenario == "Offline" and (division == "closed" or version.layout == "v5")
+    if offline_rule and (spq is None or spq < OFFLINE_MIN_SAMPLES_PER_QUERY):
+        out.append(
+            Violation(
+                "samples-per-query",
+                path,
+                f"effective_samples_per_query={spq}, expected >= {OFFLINE_MIN_SAMPLES_PER_QUERY}",
             )
+        )
     if scenario in EARLY_STOPPING_SCENARIOS and log.raw.get("early_stopping_met") is not True:
         out.append(
             Violation("early-stopping", path, log.early_stopping_result or "condition not met")
@@ -164,7 +164,8 @@ def accuracy_log(log: LoadgenLog, path: str, scenario: str) -> list[Violation]:
             Violation(
                 "dataset-size",
                 path,
-                f"accuracy run covered {count} samples, expected the whole dataset ({DATASET_SIZE})",
+                f"accuracy run covered {count} samples, expected the whole dataset "
+                f"({DATASET_SIZE})",
             )
         )
     return out
@@ -185,7 +186,9 @@ def accuracy_result(
     out = []
     if f1 is None:
         out.append(
-            Violation("accuracy-line", path, 'no {"exact_match": EM, "f1": F1} line the checker reads')
+            Violation(
+                "accuracy-line", path, 'no {"exact_match": EM, "f1": F1} line the checker reads'
+            )
         )
     if not has_hash:
         out.append(Violation("accuracy-hash", path, "no hash=<sha256 of the accuracy log> line"))
@@ -202,9 +205,7 @@ def accuracy_result(
     return out, f1
 
 
-def system_description(
-    desc: Any, path: str, division: str, submitter: str
-) -> list[Violation]:
+def system_description(desc: Any, path: str, division: str, submitter: str) -> list[Violation]:
     """systems/<system>.json: required fields, meaningful values, folder consistency."""
     if not isinstance(desc, dict):
         return [Violation("system-json", path, "expected a JSON object")]
@@ -217,7 +218,9 @@ def system_description(
     for key in SYSTEM_INTEGER_FIELDS:
         value = desc.get(key)
         if key in desc and not (_int(value) is not None or str(value).strip().isdigit()):
-            out.append(Violation("system-field", path, f"field {key}={value!r}: expected an integer"))
+            out.append(
+                Violation("system-field", path, f"field {key}={value!r}: expected an integer")
+            )
     status = str(desc.get("status", "")).lower()
     if status not in VALID_STATUSES:
         out.append(Violation("system-status", path, f"status {status!r} not in {VALID_STATUSES}"))
@@ -234,10 +237,16 @@ def system_description(
             )
         )
     if str(desc.get("division", "")).lower() != division:
-        out.append(Violation("system-division", path, f"division {desc.get('division')!r}, folder {division}"))
+        out.append(
+            Violation(
+                "system-division", path, f"division {desc.get('division')!r}, folder {division}"
+            )
+        )
     if str(desc.get("submitter", "")).lower() != submitter.lower():
         out.append(
-            Violation("system-submitter", path, f"submitter {desc.get('submitter')!r}, folder {submitter}")
+            Violation(
+                "system-submitter", path, f"submitter {desc.get('submitter')!r}, folder {submitter}"
+            )
         )
     is_network = str(desc.get("is_network", "false")).lower() == "true"
     if division == "closed" and is_network:
@@ -254,7 +263,9 @@ def measurements(data: Any, path: str) -> list[Violation]:
         if key not in data:
             out.append(Violation("measurements-field", path, f"field {key} is missing"))
         elif not data[key]:
-            out.append(Violation("measurements-field", path, f"field {key} needs a non-empty value"))
+            out.append(
+                Violation("measurements-field", path, f"field {key} needs a non-empty value")
+            )
     return out
 
 

@@ -21,7 +21,9 @@ from bert_sweep.submission.versions import UNITS, CheckerVersion
 
 
 def summary_rows(
-    report: Report, version: CheckerVersion, systems: dict[str, dict[str, Any]],
+    report: Report,
+    version: CheckerVersion,
+    systems: dict[str, dict[str, Any]],
     measurements: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Rows for every result of the report; `systems` maps system id -> its systems JSON."""
@@ -95,8 +97,9 @@ def _write_atomic(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def write_summary(rows: list[dict[str, Any]], columns: tuple[str, ...], out_dir: Path,
-                  name: str) -> tuple[Path, Path]:
+def write_summary(
+    rows: list[dict[str, Any]], columns: tuple[str, ...], out_dir: Path, name: str
+) -> tuple[Path, Path]:
     """Write `<name>_summary.csv` and `<name>_summary.json`; returns both paths."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), quoting=csv.QUOTE_MINIMAL)

@@ -39,7 +39,11 @@ def _read(path: Path) -> str | None:
 def cpu_sockets() -> int:
     """Distinct `physical id`s in /proc/cpuinfo (1 when the kernel does not say)."""
     text = _read(Path("/proc/cpuinfo")) or ""
-    ids = {line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("physical id")}
+    ids = {
+        line.split(":", 1)[1].strip()
+        for line in text.splitlines()
+        if line.startswith("physical id")
+    }
     return max(len(ids), 1)
 
 

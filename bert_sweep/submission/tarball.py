@@ -33,8 +33,12 @@ def make_tarball(tree_root: Path, out_path: Path) -> Path:
             for division in sorted(p for p in tree_root.iterdir() if p.is_dir()):
                 tar.add(division, arcname=division.name, recursive=False, filter=_normalize)
                 for path in sorted(division.rglob("*")):
-                    tar.add(path, arcname=path.relative_to(tree_root).as_posix(),
-                            recursive=False, filter=_normalize)
+                    tar.add(
+                        path,
+                        arcname=path.relative_to(tree_root).as_posix(),
+                        recursive=False,
+                        filter=_normalize,
+                    )
         os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)
     finally:

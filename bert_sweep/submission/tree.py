@@ -4,7 +4,8 @@ v6.x (checker v6.0/v6.1):
 ```
 <division>/<submitter>/systems/<system>.json
 <division>/<submitter>/src/<benchmark>/README.md
-<division>/<submitter>/results/<system>/<benchmark>/<scenario>/README.md, user.conf, measurements.json
+<division>/<submitter>/results/<system>/<benchmark>/<scenario>/
+    README.md, user.conf, measurements.json
     .../<scenario>/performance/run_1/mlperf_log_summary.txt, mlperf_log_detail.txt
     .../<scenario>/accuracy/mlperf_log_summary.txt, mlperf_log_detail.txt,
                             mlperf_log_accuracy.json (truncated), accuracy.txt

@@ -74,8 +74,10 @@ class Report:
 
     def lines(self) -> list[str]:
         if self.ok:
-            return [f"built-in validation ({self.version}): PASS, {len(self.files)} files, "
-                    f"{len(self.results)} result(s), no violations"]
+            return [
+                f"built-in validation ({self.version}): PASS, {len(self.files)} files, "
+                f"{len(self.results)} result(s), no violations"
+            ]
         head = f"built-in validation ({self.version}): FAIL, {len(self.violations)} violation(s)"
         if not self.results:
             head += "; no result found"
@@ -135,12 +137,12 @@ class _Walk:
             if (folder / name).is_file():
                 self.expected.add(self.rel(folder / name))
         if folder.is_dir():
-            extra = sorted(
-                p.name for p in folder.iterdir() if p.name not in (*required, *optional)
-            )
+            extra = sorted(p.name for p in folder.iterdir() if p.name not in (*required, *optional))
             self.reported.update(self.rel(folder / name) for name in extra)
             if extra:
-                self.add("file-set", folder, f"unexpected entries {extra}; expected {list(required)}")
+                self.add(
+                    "file-set", folder, f"unexpected entries {extra}; expected {list(required)}"
+                )
 
 
 def validate_tree(root: Path, version: CheckerVersion) -> Report:
@@ -152,7 +154,9 @@ def validate_tree(root: Path, version: CheckerVersion) -> Report:
     _repository_rules(walk)
     for division_dir in sorted(p for p in walk.root.iterdir() if p.is_dir()):
         if division_dir.name not in DIVISIONS:
-            walk.add("division", division_dir, f"not a division folder; expected one of {DIVISIONS}")
+            walk.add(
+                "division", division_dir, f"not a division folder; expected one of {DIVISIONS}"
+            )
             continue
         for entry in sorted(division_dir.iterdir()):
             if not entry.is_dir():
@@ -207,8 +211,9 @@ def _submitter(walk: _Walk, top: Path, division: str) -> None:
         desc = walk.read_json(top / "systems" / f"{system}.json")
         if desc is not None:
             walk.extend(
-                rules.system_description(desc, walk.rel(top / "systems" / f"{system}.json"),
-                                         division, submitter)
+                rules.system_description(
+                    desc, walk.rel(top / "systems" / f"{system}.json"), division, submitter
+                )
             )
         for bench_dir in sorted(p for p in (results / system).iterdir() if p.is_dir()):
             if bench_dir.name not in BENCHMARKS.values():
@@ -220,12 +225,21 @@ def _submitter(walk: _Walk, top: Path, division: str) -> None:
             if division == "closed" and isinstance(desc, dict):
                 missing = [s for s in REQUIRED_SCENARIOS_CLOSED if s not in scenarios]
                 if missing:
-                    walk.add("scenarios", bench_dir,
-                             f"closed division ({desc.get('system_type')}) needs scenarios "
-                             f"{list(REQUIRED_SCENARIOS_CLOSED)}; missing {missing}")
+                    walk.add(
+                        "scenarios",
+                        bench_dir,
+                        f"closed division ({desc.get('system_type')}) needs scenarios "
+                        f"{list(REQUIRED_SCENARIOS_CLOSED)}; missing {missing}",
+                    )
             for scenario in scenarios:
-                record = ResultRecord(division, submitter, system, bench_dir.name, scenario,
-                                      walk.rel(bench_dir / scenario))
+                record = ResultRecord(
+                    division,
+                    submitter,
+                    system,
+                    bench_dir.name,
+                    scenario,
+                    walk.rel(bench_dir / scenario),
+                )
                 before = len(walk.report.violations)
                 _scenario(walk, top, record)
                 record.violations = len(walk.report.violations) - before
@@ -256,8 +270,15 @@ def _scenario(walk: _Walk, top: Path, record: ResultRecord) -> None:
     walk.file_set(perf_dir, PERFORMANCE_FILES, OPTIONAL_PERF_FILES)
     perf = walk.read_log(perf_dir / "mlperf_log_detail.txt")
     if perf is not None:
-        walk.extend(rules.performance_log(perf, walk.rel(perf_dir / "mlperf_log_detail.txt"),
-                                          version, record.division, record.scenario))
+        walk.extend(
+            rules.performance_log(
+                perf,
+                walk.rel(perf_dir / "mlperf_log_detail.txt"),
+                version,
+                record.division,
+                record.scenario,
+            )
+        )
         record.result = perf.result
         if record.result is not None and record.scenario in ("SingleStream", "MultiStream"):
             record.result = record.result / 1e6  # ns -> ms, as the checker reports
@@ -266,17 +287,24 @@ def _scenario(walk: _Walk, top: Path, record: ResultRecord) -> None:
     walk.file_set(acc_dir, ACCURACY_FILES)
     acc = walk.read_log(acc_dir / "mlperf_log_detail.txt")
     if acc is not None:
-        walk.extend(rules.accuracy_log(acc, walk.rel(acc_dir / "mlperf_log_detail.txt"),
-                                       record.scenario))
+        walk.extend(
+            rules.accuracy_log(acc, walk.rel(acc_dir / "mlperf_log_detail.txt"), record.scenario)
+        )
     log = acc_dir / "mlperf_log_accuracy.json"
     if log.is_file() and log.stat().st_size > MAX_ACCURACY_LOG_BYTES:
-        walk.add("accuracy-log-size", log,
-                 f"{log.stat().st_size} bytes: not truncated (limit {MAX_ACCURACY_LOG_BYTES})")
+        walk.add(
+            "accuracy-log-size",
+            log,
+            f"{log.stat().st_size} bytes: not truncated (limit {MAX_ACCURACY_LOG_BYTES})",
+        )
     text_path = acc_dir / "accuracy.txt"
     if text_path.is_file():
         found, record.f1 = rules.accuracy_result(
-            text_path.read_text(encoding="utf-8", errors="replace"), walk.rel(text_path),
-            record.division, record.benchmark)
+            text_path.read_text(encoding="utf-8", errors="replace"),
+            walk.rel(text_path),
+            record.division,
+            record.benchmark,
+        )
         walk.extend(found)
 
     if record.division in ("closed", "network"):
@@ -300,14 +328,26 @@ def _test01(walk: _Walk, folder: Path, record: ResultRecord) -> None:
         return
     for name in ("verify_accuracy.txt", "verify_performance.txt"):
         walk.expect(folder / name)
-    walk.extend(rules.verify_text(_read_text(folder / "verify_performance.txt"),
-                                  walk.rel(folder / "verify_performance.txt"), "test01-performance"))
+    walk.extend(
+        rules.verify_text(
+            _read_text(folder / "verify_performance.txt"),
+            walk.rel(folder / "verify_performance.txt"),
+            "test01-performance",
+        )
+    )
     perf_dir = folder / "performance" / "run_1"
     walk.file_set(perf_dir, PERFORMANCE_FILES, OPTIONAL_PERF_FILES)
     perf = walk.read_log(perf_dir / "mlperf_log_detail.txt")
     if perf is not None:
-        walk.extend(rules.performance_log(perf, walk.rel(perf_dir / "mlperf_log_detail.txt"),
-                                          walk.version, record.division, record.scenario))
+        walk.extend(
+            rules.performance_log(
+                perf,
+                walk.rel(perf_dir / "mlperf_log_detail.txt"),
+                walk.version,
+                record.division,
+                record.scenario,
+            )
+        )
     acc_dir = folder / "accuracy"
     verify = _read_text(folder / "verify_accuracy.txt")
     if verify is not None and "TEST PASS" in verify:
@@ -317,8 +357,9 @@ def _test01(walk: _Walk, folder: Path, record: ResultRecord) -> None:
     baseline = _read_text(acc_dir / "baseline_accuracy.txt")
     compliance = _read_text(acc_dir / "compliance_accuracy.txt")
     if baseline is not None and compliance is not None:
-        walk.extend(rules.test01_accuracy_delta(baseline, compliance, walk.rel(acc_dir),
-                                                record.benchmark))
+        walk.extend(
+            rules.test01_accuracy_delta(baseline, compliance, walk.rel(acc_dir), record.benchmark)
+        )
 
 
 def _stray_files(walk: _Walk) -> None:

@@ -48,6 +48,7 @@ class _Sweep:
     experiment_id: str
     sweep_dir: Path
     job_dirs: set[Path] = field(default_factory=set)
+    logged: dict[str, int] = field(default_factory=dict)  # artifact path -> mtime_ns uploaded
 
 
 class MlflowTrackingCallback(Callback):
@@ -58,6 +59,7 @@ class MlflowTrackingCallback(Callback):
         self._store = None
         self._jobs: dict[Path, _Job] = {}
         self._sweeps: dict[Path, _Sweep] = {}
+        self._ended: list[_Sweep] = []
         self._exit_hook = False
 
     @property
@@ -120,16 +122,16 @@ class MlflowTrackingCallback(Callback):
             num = view.job_num(config)
             key = sweep_key(sweep.sweep_dir)
             active = {j.run_id for j in self._jobs.values() if not j.finished}
-            self.store.reap_stale(experiment_id, key, str(job_dir), keep=active)
+            self.store.reap_stale(experiment_id, key, keep=active)
             tags |= {
                 TAG_PARENT: sweep.run_id,
                 TAG_SWEEP_KEY: key,
                 TAG_SWEEP_DIR: str(sweep.sweep_dir),
                 TAG_JOB_NUM: str(num),
             }
-        run_id = self.store.start_run(
-            experiment_id, job_run_name(task, num), tags=tags, params=flatten(task)
-        )
+        params = flatten(task)
+        params.pop("paths.output_dir", None)  # differs per job; recorded as the job_dir tag
+        run_id = self.store.start_run(experiment_id, job_run_name(task, num), tags, params)
         self._jobs[job_dir] = _Job(run_id=run_id, job_dir=job_dir, started=time.time())
         self.store.log_text(run_id, view.resolved_yaml(task), "config/resolved.yaml")
         if not self._exit_hook:
@@ -218,7 +220,7 @@ class MlflowTrackingCallback(Callback):
         tags = tags_from_results(results)
         note = failure_note(results)
         if note:
-            tags[TAG_NOTE] = note
+            tags[TAG_NOTE] = note.replace("FAILED", status, 1) if status else note
         self.store.log(job.run_id, metrics=metrics_from_results(results), tags=tags)
         if self.settings.log_artifacts:
             skipped = self.store.log_files(job.run_id, _job_files(job.job_dir))
@@ -233,23 +235,30 @@ class MlflowTrackingCallback(Callback):
         children = self.store.search(sweep.experiment_id, f"tags.`{TAG_PARENT}` = '{sweep.run_id}'")
         metrics: dict[str, float] = {"jobs": float(len(children))}
         metrics["jobs_failed"] = float(sum(r.info.status == "FAILED" for r in children))
-        rates = [r.data.metrics.get("samples_per_second") for r in children]
-        feasible = [
-            r.data.metrics.get("samples_per_second")
-            for r in children
-            if r.data.metrics.get("feasible") == 1.0
-        ]
-        if any(v is not None for v in rates):
-            metrics["best_samples_per_second"] = max(v for v in rates if v is not None)
-        if any(v is not None for v in feasible):
-            metrics["best_feasible_samples_per_second"] = max(v for v in feasible if v is not None)
+        rates = [r.data.metrics for r in children if "samples_per_second" in r.data.metrics]
+        if rates:
+            metrics["best_samples_per_second"] = max(m["samples_per_second"] for m in rates)
+        feasible = [m["samples_per_second"] for m in rates if m.get("feasible") == 1.0]
+        if feasible:
+            metrics["best_feasible_samples_per_second"] = max(feasible)
         self.store.log(sweep.run_id, metrics=metrics)
-        if self.settings.log_artifacts:
-            files = _sweep_files(sweep.sweep_dir, sweep.job_dirs)
-            skipped = self.store.log_files(sweep.run_id, files)
-            if skipped:
-                self.store.log(sweep.run_id, tags={"artifacts_skipped": "; ".join(skipped)})
+        self._log_sweep_files(sweep)
         self.store.finish(sweep.run_id, status)
+        self._ended.append(sweep)
+
+    def _log_sweep_files(self, sweep: _Sweep) -> None:
+        """Upload the sweep's own files not yet uploaded in their current version."""
+        if not self.settings.log_artifacts:
+            return
+        files = {
+            name: path
+            for name, path in _sweep_files(sweep.sweep_dir, sweep.job_dirs).items()
+            if sweep.logged.get(name) != path.stat().st_mtime_ns
+        }
+        skipped = self.store.log_files(sweep.run_id, files)
+        sweep.logged |= {name: path.stat().st_mtime_ns for name, path in files.items()}
+        if skipped:
+            self.store.log(sweep.run_id, tags={"artifacts_skipped": "; ".join(skipped)})
 
     def _at_exit(self) -> None:
         """Record jobs Hydra never reported: a single run ended by sys.exit, or an interrupt."""
@@ -269,6 +278,10 @@ class MlflowTrackingCallback(Callback):
                     self._finish_job(job, interrupted, status=KILLED)
             for sweep in list(self._sweeps.values()):
                 self._finish_sweep(sweep, KILLED)
+            # Callbacks after this one in Hydra's order (on_multirun_end runs in reverse, e.g.
+            # the grid summary) write their tables and plots after our on_multirun_end.
+            for sweep in self._ended:
+                self._log_sweep_files(sweep)
         except Exception as exc:  # an exit hook must not turn a clean exit into a traceback
             print(f"bert_sweep: warning: MLflow tracking at exit: {exc}", file=sys.stderr)
 

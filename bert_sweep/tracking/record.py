@@ -80,7 +80,7 @@ def metrics_from_results(results: Mapping[str, Any]) -> dict[str, float]:
             key = f"latency_{str(name).replace('.', '_')}_ms"
             out[key] = None if value is None else value / 1e6
     acc = results.get("accuracy") or {}
-    if acc.get("meaningful", True):
+    if acc:  # logged as measured; the `accuracy_meaningful` tag says whether they are judged
         out["exact_match"] = _finite(acc.get("exact_match"))
         out["f1"] = _finite(acc.get("f1"))
         out["accuracy_ratio"] = _finite(acc.get("ratio"))
@@ -103,8 +103,11 @@ def tags_from_results(results: Mapping[str, Any]) -> dict[str, str]:
     tags["verdict"] = (results.get("verdict") or {}).get("verdict")
     tags["submission_ready"] = results.get("submission_ready")
     acc = results.get("accuracy") or {}
-    if "reused" in acc:
-        tags["accuracy_reused"] = acc["reused"]
+    if acc:
+        tags["accuracy_meaningful"] = acc.get("meaningful", True)
+        tags["accuracy_reused"] = acc.get("reused")
+        if acc.get("reused"):  # its loadgen logs are in the run that measured it
+            tags["accuracy_measured_in"] = acc.get("measured_in")
     system = results.get("system") or {}
     if system:
         accelerators = system.get("accelerators") or []

@@ -24,7 +24,6 @@ from bert_sweep.tracking.record import (
     RUNNING,
     TAG_ERROR,
     TAG_HOST,
-    TAG_JOB_DIR,
     TAG_NOTE,
     TAG_PID,
     TAG_ROLE,
@@ -167,24 +166,23 @@ class TrackingStore:
             )
             return run.info.run_id
 
-    def reap_stale(self, experiment_id: str, key: str, job_dir: str, keep: set[str]) -> list[str]:
-        """Mark KILLED the job runs of this sweep left RUNNING by a process that is gone (or by
-        an earlier attempt at the same job folder), so a resumed sweep shows no phantom runs."""
+    def reap_stale(self, experiment_id: str, key: str, keep: set[str]) -> list[str]:
+        """Mark KILLED the job runs of this sweep left RUNNING by a process on this machine that
+        is gone, so a resumed sweep shows no phantom running jobs. Runs of live processes (other
+        workers of the study) and of other machines are left alone."""
         query = f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_ROLE}` = 'job'"
         query += f" and attributes.status = '{RUNNING}'"
         reaped = []
         for run in self.search(experiment_id, query):
             run_id, tags = run.info.run_id, run.data.tags
-            if run_id in keep:
-                continue
             pid = int(tags.get(TAG_PID, "0") or 0)
-            same_host = tags.get(TAG_HOST) == self.host
-            dead = same_host and (pid == os.getpid() or not _pid_alive(pid))
-            if not (dead or tags.get(TAG_JOB_DIR) == job_dir):
+            if run_id in keep or tags.get(TAG_HOST) != self.host:
+                continue
+            if pid != os.getpid() and _pid_alive(pid):
                 continue
             why = (
-                f"interrupted: process {pid} on {tags.get(TAG_HOST)} ended before the job "
-                "finished (marked when the sweep was resumed)"
+                f"interrupted: process {pid} on {self.host} ended before the job finished "
+                "(marked when the sweep went on)"
             )
             self.log(run_id, tags={TAG_ERROR: why, TAG_NOTE: f"**KILLED**: {why}"})
             self.finish(run_id, KILLED)

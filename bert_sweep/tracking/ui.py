@@ -19,25 +19,27 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_STORE = "sqlite:///outputs/mlflow.db"  # conf/tracking/mlflow.yaml, from the project root
 
 
-def ui_command(uri: str, host: str, port: int) -> list[str]:
-    """The `mlflow ui` command line for a store (run with this interpreter's mlflow)."""
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+@dataclass(frozen=True)
+class UiServer:
+    url: str
+    pgid: int  # the UI's process group (its leader's pid): every process serve() started
+
+
+def ui_command(uri: str, host: str, port: int, artifacts: str | None = None) -> list[str]:
+    """The `mlflow ui` command line for a store (run with this interpreter's mlflow).
+    `artifacts`: where the server keeps artifacts clients upload through it (a team server);
+    runs of the default sqlite store name their own artifact folder and do not need it."""
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port)]
+    if artifacts:
+        cmd += ["--artifacts-destination", artifacts]
+    return cmd
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -76,13 +78,14 @@ def serve(
     port: int | None = None,
     log_file: Path | None = None,
     timeout_s: float = 120.0,
-) -> Iterator[str]:
-    """Run the MLflow UI on `uri` until the block ends; yields its base URL once it answers."""
+    artifacts: str | None = None,
+) -> Iterator[UiServer]:
+    """Run the MLflow UI on `uri` until the block ends; yields it once it answers."""
     port = port or free_port(host)
     url = f"http://{host}:{port}"
     log = open(log_file, "wb") if log_file else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        ui_command(uri, host, port),
+        ui_command(uri, host, port, artifacts),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, stopped as a whole
@@ -96,7 +99,7 @@ def serve(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"mlflow ui did not answer on {url} within {timeout_s:.0f} s")
             time.sleep(0.5)  # the server has no readiness signal but its health endpoint
-        yield url
+        yield UiServer(url=url, pgid=proc.pid)
     finally:
         _stop_group(proc)
         if log_file:
