@@ -97,6 +97,9 @@ def _validate_composed(cfg: DictConfig, check_dirs: bool, multirun: bool) -> Non
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
         _check_writable(key, Path(str(OmegaConf.select(cfg, key))))
         _check_writable("assets.cache_dir", Path(str(cfg.assets.cache_dir)).expanduser())
+    from bert_sweep.tracking.settings import validate_tracking
+
+    validate_tracking(cfg)
     if multirun:
         return  # a value a job rejects is recorded as that job's failure; the sweep goes on
     with open_dict(cfg):

@@ -123,11 +123,13 @@ def _assets(folder: Path) -> EmbeddedAssets:
     )
     for path in (assets.model_path, assets.dev_path, assets.train_path):
         if not path.is_file():
-            raise AssetError(f"{path}: missing from the embedded build (delete {folder} to rebuild)")
+            raise AssetError(
+                f"{path}: missing from the embedded build (delete {folder} to rebuild)"
+            )
     return assets
 
 
-def load_embedded(cache_dir: Path, spec: EmbeddedSpec = EmbeddedSpec()) -> EmbeddedAssets | None:  # noqa: B008
+def load_embedded(cache_dir: Path, spec: EmbeddedSpec = EmbeddedSpec()) -> EmbeddedAssets | None:
     """The cached build of `spec`, or None when it has not been built (never builds)."""
     folder = _spec_folder(cache_dir, spec)
     if not (folder / METADATA_FILE).is_file():
@@ -149,7 +151,7 @@ def _exclusive(lock_path: Path):
 
 def build_embedded(
     cache_dir: Path,
-    spec: EmbeddedSpec = EmbeddedSpec(),  # noqa: B008 - frozen dataclass
+    spec: EmbeddedSpec = EmbeddedSpec(),
     progress: bool = True,
 ) -> EmbeddedAssets:
     """Return the cached build of `spec`, building it first when needed (minutes on 2 cores)."""
@@ -165,6 +167,7 @@ def build_embedded(
         for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed build (we hold the lock)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700
         try:
             _build_into(tmp, spec, progress)
             os.replace(tmp, folder)
@@ -186,7 +189,6 @@ def _build_into(out: Path, spec: EmbeddedSpec, progress: bool) -> None:
     from bert_sweep.embedded.export import (
         check_signature,
         export_onnx,
-        parity_in_fresh_process,
     )
     from bert_sweep.embedded.synthetic import count_questions, generate_squad, write_squad
     from bert_sweep.embedded.train import (
@@ -354,6 +356,7 @@ def _write_json(path: Path, data: dict) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

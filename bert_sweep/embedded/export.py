@@ -81,6 +81,7 @@ def export_onnx(model, path: Path, opset: int = OPSET) -> Path:
                 dynamo=False,
             )
         check_signature(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -189,10 +190,16 @@ def parity(onnx_path: Path, torch_dir: Path, arrays: dict, threads: int = 2) -> 
                 token_type_ids=torch.from_numpy(feeds["segment_ids"]),
             )
         t_start, t_end = out.start_logits.numpy(), out.end_logits.numpy()
-        worst = max(worst, float(np.abs(o_start - t_start).max()), float(np.abs(o_end - t_end).max()))
+        worst = max(
+            worst, float(np.abs(o_start - t_start).max()), float(np.abs(o_end - t_end).max())
+        )
         agree += int((o_start.argmax(1) == t_start.argmax(1)).sum())
         agree += int((o_end.argmax(1) == t_end.argmax(1)).sum())
-    return {"max_abs_diff": worst, "argmax_agree": agree, "compared": 2 * len(ids) * (1 + (width != ids.shape[1]))}
+    return {
+        "max_abs_diff": worst,
+        "argmax_agree": agree,
+        "compared": 2 * len(ids) * (1 + (width != ids.shape[1])),
+    }
 
 
 def parity_in_fresh_process(onnx_path: Path, torch_dir: Path, arrays: dict) -> dict:

@@ -38,6 +38,7 @@ SPLITS = ("train", "dev")
 # Share of atomic names and years held out for the dev split.
 DEV_SHARE = 5  # 1 in 5
 LONG_EVERY = 10  # article index % LONG_EVERY == LONG_EVERY - 1 gets one long paragraph
+LONG_QUESTIONS = 8  # questions asked about a long paragraph
 
 
 def _words(text: str) -> list[str]:
@@ -1080,6 +1081,7 @@ def _paragraph(
     facts: dict[str, dict[str, str]],
     target_words: int,
     n_distractors: int,
+    max_questions: int = 1000,
 ) -> tuple[str, list[tuple[str, int, str, str]]]:
     """Context text and its (question, answer_start, answer_text, kind) list."""
     _, ref = subject
@@ -1155,6 +1157,10 @@ def _paragraph(
             qas.append((question, pos + off, unit.text[off : off + length], kind))
         parts.append(unit.text)
         pos += len(unit.text)
+    if len(qas) > max_questions:
+        # Long contexts make several 384-token windows per question: keep their count modest.
+        keep = sorted(c.rng.sample(range(len(qas)), max_questions))
+        qas = [qas[i] for i in keep]
     return " ".join(parts), qas
 
 
@@ -1186,12 +1192,13 @@ def _article(c: _Ctx, domain: Domain, index: int, split: str, seed: int) -> dict
         if p == long_at:
             target, n_distractors = c.rng.randint(330, 420), 2
         else:
-            target, n_distractors = c.rng.randint(55, 150), 1
+            target, n_distractors = c.rng.randint(45, 120), 1
         if p == long_at:
             # A long paragraph restates the subject's other facts too, spread over the windows.
             others = [r for g in groups if g is not group for r in g]
             group = group + c.rng.sample(others, k=min(len(others), 4))
-        context, qas = _paragraph(c, domain, subject, group, facts, target, n_distractors)
+        limit = LONG_QUESTIONS if p == long_at else 1000
+        context, qas = _paragraph(c, domain, subject, group, facts, target, n_distractors, limit)
         paragraphs.append(
             {
                 "context": context,
@@ -1242,6 +1249,7 @@ def write_squad(path: Path, data: dict) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -56,8 +56,12 @@ def base_model_version() -> str:
         return "unknown"
 
 
-def qa_config(model_dir: Path, attn_implementation: str = "eager"):
-    """A BertConfig from the encoder's config.json (never a hub lookup)."""
+def qa_config(model_dir: Path, attn_implementation: str = "eager", dropout: float | None = None):
+    """A BertConfig from the encoder's config.json (never a hub lookup).
+
+    `dropout` overrides the hidden and attention dropout (None keeps the encoder's 0.1): a short
+    fine-tune on plentiful synthetic data learns faster without it, and inference ignores it.
+    """
     from transformers import BertConfig
 
     path = Path(model_dir) / "config.json"
@@ -69,11 +73,15 @@ def qa_config(model_dir: Path, attn_implementation: str = "eager"):
         raise AssetError(f"{path}: model_type={raw.get('model_type')!r}, expected 'bert'")
     for key in _CONFIG_DROP:
         raw.pop(key, None)
+    if dropout is not None:
+        raw["hidden_dropout_prob"] = raw["attention_probs_dropout_prob"] = dropout
     # Eager attention exports to plain MatMul/Softmax nodes that onnxruntime's optimizer fuses.
     return BertConfig(**raw, attn_implementation=attn_implementation)
 
 
-def build_qa_model(model_dir: Path, seed: int, attn_implementation: str = "eager"):
+def build_qa_model(
+    model_dir: Path, seed: int, attn_implementation: str = "eager", dropout: float | None = None
+):
     """BertForQuestionAnswering = pretrained encoder (pooler dropped) + a fresh, seeded QA head."""
     import torch
     from safetensors.torch import load_file
@@ -81,7 +89,7 @@ def build_qa_model(model_dir: Path, seed: int, attn_implementation: str = "eager
 
     model_dir = Path(model_dir)
     torch.manual_seed(seed)
-    model = BertForQuestionAnswering(qa_config(model_dir, attn_implementation))
+    model = BertForQuestionAnswering(qa_config(model_dir, attn_implementation, dropout))
     weights = load_file(str(model_dir / "model.safetensors"))
     state = {f"bert.{k}": v for k, v in weights.items() if not k.startswith("pooler.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -165,7 +173,7 @@ def train_qa(
     if freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim == 1 else decay).append(param)
     optimizer = torch.optim.AdamW(
