@@ -64,6 +64,23 @@ def test_load_embedded_ignores_missing_and_half_written_builds(tmp_path):
     assert load_embedded(tmp_path, spec) is None
 
 
+def test_stale_temp_folders_are_removed_unless_being_built(tmp_path):
+    import fcntl
+
+    from bert_sweep.embedded.build import _remove_stale_builds
+
+    parent = tmp_path / "embedded"
+    ours, idle, busy = (parent / f".{k}.tmp-x" for k in ("aaaa", "bbbb", "cccc"))
+    for folder in (ours, idle, busy):
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"partial")
+    with open(parent / "cccc.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another builder of spec cccc is at work
+        _remove_stale_builds(parent / "aaaa")
+    assert not ours.exists() and not idle.exists()
+    assert busy.exists()
+
+
 def test_load_embedded_reports_a_damaged_build(tmp_path):
     spec = EmbeddedSpec()
     folder = tmp_path / "embedded" / spec.key()

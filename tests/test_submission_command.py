@@ -274,3 +274,63 @@ def test_progress_prints_elapsed_and_time_left_while_a_stage_runs():
     assert "left in this stage, about 10m" in text
     assert "accuracy run: done in" in text
     assert progress.estimates["accuracy run"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_model_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A quick run of a real (tiny, random-weight) ONNX BERT under onnxruntime."""
+    if not (SHARED_DATA / "squad-v1.1-dev.json").is_file():
+        pytest.skip(f"needs the real SQuAD v1.1 dev set in {SHARED_DATA}")
+    from bert_sweep.assets.random_model import build_random_model
+    from bert_sweep.config.schema import ModelConfig
+    from bert_sweep.pipeline import Pipeline
+
+    folder = tmp_path_factory.mktemp("tiny")
+    spec = ModelConfig(
+        name="tiny",
+        source="random",
+        num_layers=2,
+        hidden_size=64,
+        num_heads=4,
+        intermediate_size=128,
+    )
+    model = build_random_model(spec, folder / "cache", progress=False)
+    run_dir = folder / "run"
+    cfg = config_from_overrides(
+        [
+            "model=file",
+            f"model.file={model}",
+            "dataset=squad",
+            f"assets.mirror={SHARED_DATA}",
+            "assets.progress=false",
+            "profile=quick",
+            "reuse_accuracy=false",
+            "threads=2",
+            "harness.trim_padding=true",
+        ],
+        run_dir,
+    )
+    return run_dir, Pipeline(cfg, run_dir).run()
+
+
+def test_rerun_false_refuses_a_run_not_made_under_the_submission_profile(tiny_model_run, tmp_path):
+    run_dir, results = tiny_model_run
+    assert results["accuracy"]["meaningful"]  # a model that computes: the early gate lets it by
+    done = submit_cli(
+        f"candidate.run_dir={run_dir}", "rerun=false", f"output_dir={tmp_path / 'out'}"
+    )
+    assert "profile 'quick' runs cannot be packaged as they are" in _one_line_error(done)
+
+
+def test_refuses_accuracy_over_part_of_the_dataset(tiny_model_run):
+    run_dir, results = tiny_model_run
+    with pytest.raises(SubmissionRefused, match=r"covered 256 samples, not the whole dataset"):
+        gate.check_accuracy_run(results, run_dir, "open", "bert-99")
+
+
+def test_time_left_comes_from_the_rate_since_samples_started():
+    """A stage that spent 90 s on setup and then did 25% of its samples in 10 s has 20 s left."""
+    progress = Progress({"accuracy run": None, "performance run": 700.0}, 30.0, io.StringIO())
+    line = progress.line("accuracy run", 100.0, 0.5, since=(90.0, 0.25))
+    assert "about 20s left in this stage, about 12m00s left in all" in line
+    assert "about ? left" in progress.line("accuracy run", 100.0, None)

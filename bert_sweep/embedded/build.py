@@ -48,8 +48,11 @@ class EmbeddedSpec:
     seed: int = 0
     train_articles: int = 1100  # ~20k questions
     dev_articles: int = 70  # ~1.4k questions: what every accuracy run evaluates
-    epochs: float = 0.25  # passes over the training features (a fraction is enough)
-    lr: float = 1e-4
+    # A fraction of an epoch is enough: measured dev F1 91 after 3.1k samples (lr 2e-4, no
+    # dropout) where lr 1e-4 with dropout 0.1 reached 74 after 5.3k.
+    epochs: float = 0.2
+    lr: float = 2e-4
+    dropout: float = 0.0
     batch_size: int = 32
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
@@ -63,6 +66,7 @@ class EmbeddedSpec:
             ("dev_articles", self.dev_articles >= 1, "an integer >= 1"),
             ("epochs", self.epochs > 0, "a number > 0"),
             ("lr", 0 < self.lr < 1, "a learning rate in (0, 1)"),
+            ("dropout", 0 <= self.dropout < 1, "a probability in [0, 1)"),
             ("batch_size", self.batch_size >= 1, "an integer >= 1"),
             ("warmup_fraction", 0 <= self.warmup_fraction < 1, "a fraction in [0, 1)"),
             ("threads", self.threads >= 1, "an integer >= 1"),
@@ -73,7 +77,13 @@ class EmbeddedSpec:
                 raise field_error(f"embedded.{name}", getattr(self, name), expected)
 
     def key(self) -> str:
-        payload = json.dumps({"format": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+        """Names the cache folder: the spec, the build format and the data generator's version."""
+        from bert_sweep.embedded.synthetic import GENERATOR_VERSION
+
+        payload = json.dumps(
+            {"format": FORMAT_VERSION, "generator": GENERATOR_VERSION, **asdict(self)},
+            sort_keys=True,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @classmethod
@@ -126,6 +136,12 @@ def _assets(folder: Path) -> EmbeddedAssets:
             raise AssetError(
                 f"{path}: missing from the embedded build (delete {folder} to rebuild)"
             )
+    expected = metadata.get("model", {}).get("bytes")
+    if expected is not None and assets.model_path.stat().st_size != expected:
+        raise AssetError(
+            f"{assets.model_path}: {assets.model_path.stat().st_size} bytes, metadata says "
+            f"{expected} (delete {folder} to rebuild)"
+        )
     return assets
 
 
@@ -164,8 +180,7 @@ def build_embedded(
         found = load_embedded(cache_dir, spec)  # built by another process while we waited
         if found is not None:
             return found
-        for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build (we hold the lock)
+        _remove_stale_builds(folder)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700
         try:
@@ -177,8 +192,49 @@ def build_embedded(
     return _assets(folder)
 
 
+def _remove_stale_builds(folder: Path) -> None:
+    """Delete temporary folders left by killed builds (called while holding `folder`'s lock).
+
+    Ours can go at once; another spec's only when its lock is free, i.e. nobody is building it.
+    """
+    for stale in folder.parent.glob(".*.tmp-*"):
+        key = stale.name[1:].split(".tmp-")[0]
+        if key == folder.name:
+            shutil.rmtree(stale, ignore_errors=True)
+            continue
+        with open(folder.parent / f"{key}.lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being built right now
+            try:
+                shutil.rmtree(stale, ignore_errors=True)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _hf_progress_bars(enabled: bool):
+    """Silence transformers' own progress bars (weights loading/saving) when asked to be quiet."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def _build_into(out: Path, spec: EmbeddedSpec, progress: bool) -> None:
-    """Make every file of a build in `out`; metadata.json is written last."""
+    """Make every file of a build in `out` (see `_build_steps`); metadata.json is written last."""
+    with _hf_progress_bars(progress):
+        _build_steps(out, spec, progress)
+
+
+def _build_steps(out: Path, spec: EmbeddedSpec, progress: bool) -> None:
     import numpy as np
     import onnxruntime
     import torch
@@ -225,7 +281,7 @@ def _build_into(out: Path, spec: EmbeddedSpec, progress: bool) -> None:
     t = lap("data_s", t)
 
     say(f"fine-tuning MiniLM on {len(train_features)} features for {spec.epochs} epoch(s)")
-    model = build_qa_model(base_model_dir(), spec.seed, attn_implementation="eager")
+    model = build_qa_model(base_model_dir(), spec.seed, "eager", dropout=spec.dropout)
     result = train_qa(
         model,
         train_features,

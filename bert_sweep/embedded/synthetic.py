@@ -34,6 +34,8 @@ from random import Random
 
 from bert_sweep.errors import AssetError, field_error
 
+# Bump whenever the generated text changes: it is part of the embedded build's cache key.
+GENERATOR_VERSION = 1
 SPLITS = ("train", "dev")
 # Share of atomic names and years held out for the dev split.
 DEV_SHARE = 5  # 1 in 5

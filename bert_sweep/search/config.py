@@ -23,7 +23,7 @@ class BertOptunaSweeperConf:
     # Optuna RDB URL shared by every worker; null = sqlite file optuna.db in the sweep dir.
     # Relative sqlite paths are taken from the launch directory.
     storage: str | None = None
-    n_trials: int = 20  # trials with a result (measured, cached or failed), all workers together
+    n_trials: int = 20  # jobs run (measured or failed; free duplicates not counted), all workers
     sampler: str = "tpe"  # tpe (with constraints) | random
     n_startup_trials: int = 8  # TPE: random trials before the model is used
     seed: int | None = None  # sampler seed; give parallel workers different seeds

@@ -25,8 +25,11 @@ from typing import Any
 from bert_sweep.errors import BertSweepError, ConfigError
 
 OUTCOME = "outcome"  # user attr: ok | cached | failed | cached_failed | interrupted | over_budget
-COUNTED = ("ok", "cached", "failed", "cached_failed")  # outcomes that use up n_trials
+# Outcomes that ran a job: they use up n_trials and make the failure rate. A cached duplicate
+# costs nothing (no job) and an interrupted trial is re-done, so neither counts.
+COUNTED = ("ok", "failed")
 FAILED = ("failed", "cached_failed")
+TRIED = ("ok", "cached", "failed", "cached_failed")  # a configuration with a known result
 # Error kinds that repeat for the same config (a duplicate proposal reuses the failure).
 DETERMINISTIC_ERRORS = ("ConfigError", "BackendUnavailableError", "AssetError")
 SQLITE_TIMEOUT_S = 60  # wait this long for another worker's write lock

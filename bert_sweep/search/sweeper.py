@@ -5,8 +5,9 @@ number of workers, on one machine or several, share a study through its storage 
 for the next trial as soon as its own finishes. The loop per trial:
 
 1. fail trials whose worker died (same host: process gone; elsewhere: heartbeat stale);
-2. stop when `n_trials` trials have a result (measured, cached or failed; interrupted ones do
-   not count), when a discrete space is exhausted, or when the failure rate is exceeded;
+2. stop when `n_trials` jobs have run (measured or failed; cached duplicates and interrupted
+   trials do not count), when a discrete space is exhausted, when the sampler only proposes
+   duplicates, or when the failure rate is exceeded;
 3. ask, draw the (conditional) parameters, compose the job's config and hash it: a config the
    study has already measured is told again at no cost (recorded as cached);
 4. otherwise launch the job (job dir `<sweep dir>/<trial number>`), with a heartbeat thread,
@@ -36,6 +37,7 @@ from bert_sweep.search.study import (
     DETERMINISTIC_ERRORS,
     FAILED,
     OUTCOME,
+    TRIED,
     Heartbeat,
     SearchError,
     ask,
@@ -52,6 +54,8 @@ from bert_sweep.search.study import (
 from bert_sweep.search.summary import write_summary, write_text_atomic
 
 log = logging.getLogger(__name__)
+# Free duplicates do not use up n_trials; stop when the sampler proposes only those for this long.
+MAX_DUPLICATE_STREAK = 25
 
 # Result attributes copied from a measured trial to a cached duplicate of it.
 _RESULT_ATTRS = (
@@ -80,12 +84,17 @@ def _container(value: Any) -> Any:
     return value
 
 
+# Override keys that say how a trial was measured or recorded, not what configuration it is:
+# left out of the overrides handed to the submission stage (which picks its own profile).
+_MEASUREMENT_KEYS = ("hydra", "search", "profile", "tracking")
+
+
 def submission_overrides(overrides: Sequence[str]) -> list[str]:
-    """The overrides that define the run (not the sweeper's own: hydra.*, the search preset)."""
+    """The overrides that define the configuration (model, backend, batch, ...)."""
     out = []
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
-        if key.startswith("hydra") or key == "search":
+        if key.split(".")[0].split("/")[0] in _MEASUREMENT_KEYS:
             continue
         out.append(o)
     return out
@@ -194,7 +203,7 @@ class SearchSweeper:
         s = self.settings
         outcomes = [outcome_of(t) for t in trials]
         n_counted = sum(o in COUNTED for o in outcomes)
-        n_failed = sum(o in FAILED for o in outcomes)
+        n_failed = outcomes.count("failed")
         if n_counted >= s.min_trials_for_failure_rate and n_failed / n_counted > s.max_failure_rate:
             return f"failure rate {n_failed}/{n_counted} trials failed (limit {s.max_failure_rate})"
         if n_counted >= s.n_trials:
@@ -205,10 +214,20 @@ class SearchSweeper:
             tried = {
                 canonical(t.user_attrs.get("params", {}))
                 for t, o in zip(trials, outcomes, strict=True)
-                if o in COUNTED
+                if o in TRIED
             }
             if all(canonical(p) in tried for p in points):
                 return f"search space exhausted (all {len(points)} configurations tried)"
+        streak = 0
+        for o in reversed([o for o in outcomes if o in TRIED]):
+            if not o.startswith("cached"):
+                break
+            streak += 1
+        if streak >= MAX_DUPLICATE_STREAK:
+            return (
+                f"the sampler proposed {streak} already-measured configurations in a row "
+                "(converged; widen the space or change the seed to explore more)"
+            )
         return None
 
     def _next_trial(self, study, space: SearchSpace, fixed: list[str], points) -> str | None:
@@ -250,6 +269,7 @@ class SearchSweeper:
         overrides = [*fixed, *SearchSpace.overrides(assignment)]
         trial.set_user_attr("params", assignment)
         trial.set_user_attr("overrides", submission_overrides(overrides))
+        trial.set_user_attr("trial_overrides", overrides)
         label = " ".join(SearchSpace.overrides(assignment))
         try:
             chash = self.config_hash(overrides)
@@ -412,13 +432,15 @@ class SearchSweeper:
             "reference_f1": a.get("reference_f1"),
             "verdict": a.get("verdict"),
             "params": a.get("params"),
-            "overrides": a.get("overrides"),
+            "overrides": a.get("overrides"),  # the configuration, without profile/tracking/hydra
+            "trial_overrides": a.get("trial_overrides"),  # everything the trial ran with
             "run_dir": a.get("run_dir"),
             "cached_from": a.get("cached_from"),
         }
         write_json_atomic(sweep_dir / "best_overrides.json", record)
         header = (
-            "# Best feasible trial of the search: replay with\n"
+            "# Best feasible trial of the search. `overrides` is its configuration (model,\n"
+            "# backend, batch, ...) without how it was measured; replay for a submission with\n"
             "#   python -m bert_sweep <overrides...> profile=submission\n"
         )
         write_text_atomic(sweep_dir / "best_overrides.yaml", header + OmegaConf.to_yaml(record))

@@ -69,15 +69,29 @@ class Progress:
         values = [self.estimates[n] for n in rest]
         return None if any(v is None for v in values) else sum(values)
 
-    def _left(self, stage: str, elapsed: float, fraction: float | None) -> float | None:
-        if fraction is not None and fraction > 0.02:
-            return elapsed * (1 - min(fraction, 1.0)) / min(fraction, 1.0)
+    def _left(
+        self, stage: str, elapsed: float, fraction: float | None, since: tuple[float, float] | None
+    ) -> float | None:
+        """Time left: from the rate of progress since it was first seen (a stage may spend
+        minutes on setup, such as building a model, before its samples start), else from the
+        stage's estimate."""
+        if fraction is not None and since is not None:
+            t0, f0 = since
+            done = min(fraction, 1.0) - f0
+            if done > 0.01 and elapsed > t0:
+                return (1.0 - min(fraction, 1.0)) * (elapsed - t0) / done
         estimate = self.estimates.get(stage)
         return None if estimate is None else max(estimate - elapsed, 0.0)
 
-    def line(self, stage: str, elapsed: float, fraction: float | None = None) -> str:
-        """One progress line (also what the reporter thread prints)."""
-        left = self._left(stage, elapsed, fraction)
+    def line(
+        self,
+        stage: str,
+        elapsed: float,
+        fraction: float | None = None,
+        since: tuple[float, float] | None = None,
+    ) -> str:
+        """One progress line; `since` = (elapsed, fraction) when progress was first seen."""
+        left = self._left(stage, elapsed, fraction, since)
         later = self._later(stage)
         total = None if left is None or later is None else left + later
         done = f" ({100 * min(fraction, 1.0):.0f}% of samples)" if fraction is not None else ""
@@ -103,6 +117,7 @@ class Progress:
         start = time.monotonic()
 
         def report() -> None:
+            first: tuple[float, float] | None = None
             while not stop.wait(self.interval_s):
                 part = None
                 if fraction is not None:
@@ -110,7 +125,10 @@ class Progress:
                         part = fraction()
                     except OSError:
                         part = None
-                self.say(self.line(name, time.monotonic() - start, part))
+                elapsed = time.monotonic() - start
+                if part is not None and first is None:
+                    first = (elapsed, part)
+                self.say(self.line(name, elapsed, part, first))
 
         thread = threading.Thread(target=report, name=f"progress-{name}", daemon=True)
         thread.start()
