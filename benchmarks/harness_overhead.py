@@ -62,7 +62,9 @@ def run_raw(backend_cfg, model_path, features_path, n, batch, trim) -> float:
     return rate
 
 
-def run_loadgen(backend_cfg, model_path, features_path, n, batch, trim, out: Path) -> float:
+def run_loadgen(
+    backend_cfg, model_path, features_path, n, batch, trim, out: Path, sort: bool = False
+) -> float:
     from bert_sweep.harness.runner import run_test
     from bert_sweep.harness.spec import TestSpec
 
@@ -113,15 +115,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--trim", action="store_true", help="trim batches to their longest sample")
+    parser.add_argument(
+        "--sort",
+        action="store_true",
+        help="SUT sorts the Offline query by length (pairs with --trim)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-
-    from bert_sweep.embedded.build import build_embedded
 
     from bert_sweep.assets.catalog import CATALOG
     from bert_sweep.assets.download import fetch
     from bert_sweep.assets.vocab import packaged_vocab
     from bert_sweep.config.schema import OnnxBackendConfig
+    from bert_sweep.embedded.build import build_embedded
     from bert_sweep.features.squad_features import load_or_build_features
     from bert_sweep.report.system_info import package_versions, system_info
 
@@ -153,6 +159,7 @@ def main() -> None:
                     args.batch,
                     args.trim,
                     Path(tmp) / f"lg{r}",
+                    args.sort,
                 )
             )
     raw_med, harness_med = statistics.median(raw), statistics.median(harness)
@@ -163,6 +170,7 @@ def main() -> None:
         "batch": args.batch,
         "threads": args.threads,
         "trim_padding": args.trim,
+        "sort_by_length": args.sort,
         "repeats": args.repeats,
         "raw_samples_per_s": [round(x, 2) for x in raw],
         "loadgen_samples_per_s": [round(x, 2) for x in harness],

@@ -74,7 +74,6 @@ def test_every_known_key_renders_for_some_scenario():
         ("Offline", {"target_qps": math.inf}, "target_qps"),
         ("Offline", {"target_qps": True}, "target_qps"),
         ("Offline", {"target_qps": "100"}, "target_qps"),
-        ("Offline", {"min_duration": 0}, "min_duration"),
         ("Offline", {"min_query_count": 2.5}, "min_query_count"),
         ("Offline", {"min_query_count": 2**64}, "min_query_count"),
         ("Server", {"target_latency_percentile": 101}, "target_latency_percentile"),

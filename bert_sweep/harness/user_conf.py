@@ -39,7 +39,7 @@ class _Key:
 # Keys loadgen's FromConfig reads from user.conf (conf_type 1), by scenario. Keys scoped to one
 # scenario in loadgen (lookupkv(model, "Server", ...)) are only honoured in that scenario.
 USER_CONF_KEYS: dict[str, _Key] = {
-    "min_duration": _Key("int", _ALL, what="ms"),
+    "min_duration": _Key("int", _ALL, zero_ok=True, what="ms, 0 = end at min_query_count"),
     "max_duration": _Key("int", _ALL, zero_ok=True, what="ms, 0 = no limit"),
     "min_query_count": _Key("int", _ALL),
     "max_query_count": _Key("int", _ALL, zero_ok=True, what="0 = no limit"),

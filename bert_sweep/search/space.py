@@ -22,6 +22,7 @@ pins it. Keys are Hydra override keys: group names (`backend`) select a config f
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -265,6 +266,8 @@ class SearchSpace:
             for p in built:
                 if len(built) > 1 and not p.when:
                     raise _err(key, spec, "a `when:` condition on every variant")
+            if len(built) == 1:  # one variant: Optuna knows it by its key alone
+                built = [dataclasses.replace(built[0], name=key)]
             params += built
             values = [p.values() for p in built]
             declared[key] = (
