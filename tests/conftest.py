@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data next to the checkout holds the real SQuAD v1.1 dev set and the BERT vocab; tests
 # reach them through the asset mirror option, the same path a user with a local copy would use.
 SHARED_DATA = ROOT.parent / "shared" / "data"
-# The same cache a user gets by default (conf/assets/default.yaml): the embedded model is built once.
+# The cache a user gets by default (conf/assets/default.yaml): the embedded model is built once.
 DEFAULT_CACHE = Path.home() / ".cache" / "bert_sweep"
 
 

@@ -17,11 +17,19 @@ from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A 2-layer, hidden-64 BERT QA model with random weights, exported with the MLPerf signature."""
+    """A 2-layer, hidden-64 BERT QA model, random weights, exported with the MLPerf signature."""
     from bert_sweep.assets.random_model import build_random_model
 
-    cfg = ModelConfig(name="tiny", source="random", num_layers=2, hidden_size=64, num_heads=4,
-                      intermediate_size=128, accuracy_meaningful=False, packageable=False)
+    cfg = ModelConfig(
+        name="tiny",
+        source="random",
+        num_layers=2,
+        hidden_size=64,
+        num_heads=4,
+        intermediate_size=128,
+        accuracy_meaningful=False,
+        packageable=False,
+    )
     cache = tmp_path_factory.mktemp("cache")
     return build_random_model(cfg, cache, progress=False), cache
 
@@ -40,11 +48,20 @@ def test_random_model_is_cached_and_has_the_signature(tiny_model):
 
     path, cache = tiny_model
     inputs, outputs = check_signature(path)
-    assert inputs == {"input_ids": "input_ids", "input_mask": "input_mask",
-                      "segment_ids": "segment_ids"}
+    assert inputs == {
+        "input_ids": "input_ids",
+        "input_mask": "input_mask",
+        "segment_ids": "segment_ids",
+    }
     assert set(outputs.values()) == {"output_start_logits", "output_end_logits"}
-    cfg = ModelConfig(name="tiny", source="random", num_layers=2, hidden_size=64, num_heads=4,
-                      intermediate_size=128)
+    cfg = ModelConfig(
+        name="tiny",
+        source="random",
+        num_layers=2,
+        hidden_size=64,
+        num_heads=4,
+        intermediate_size=128,
+    )
     mtime = path.stat().st_mtime_ns
     assert build_random_model(cfg, cache, progress=False) == path
     assert path.stat().st_mtime_ns == mtime  # not rebuilt
@@ -68,8 +85,11 @@ def test_padding_beyond_the_mask_does_not_change_real_positions(tiny_model):
     backend = OnnxBackend()
     backend.load(path)
     full = _batch(seq=384, length=40)
-    cut = Batch(full.input_ids[:, :64].copy(), full.input_mask[:, :64].copy(),
-                full.segment_ids[:, :64].copy())
+    cut = Batch(
+        full.input_ids[:, :64].copy(),
+        full.input_mask[:, :64].copy(),
+        full.segment_ids[:, :64].copy(),
+    )
     s_full, _ = backend.predict(full)
     s_cut, _ = backend.predict(cut)
     np.testing.assert_allclose(s_full[:, :40], s_cut[:, :40], rtol=1e-4, atol=1e-4)
@@ -109,9 +129,12 @@ def test_numerics_key_ignores_batch_and_threads():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"precision": "fp16"}, "precision"), ({"execution_mode": "x"}, "backend.execution_mode"),
-     ({"intra_op_threads": -1}, "threads"), ({"graph_optimization_level": "max"},
-                                             "backend.graph_optimization_level")],
+    [
+        ({"precision": "fp16"}, "precision"),
+        ({"execution_mode": "x"}, "backend.execution_mode"),
+        ({"intra_op_threads": -1}, "threads"),
+        ({"graph_optimization_level": "max"}, "backend.graph_optimization_level"),
+    ],
 )
 def test_bad_backend_arguments(kwargs, field):
     with pytest.raises(ConfigError, match=f"^{field}="):
@@ -140,10 +163,14 @@ def test_official_int8_input_names_are_accepted(tmp_path):
 
     names = ("input_ids", "attention_mask", "token_type_ids")
     inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384]) for n in names]
-    outputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
-               for n in ("output_start_logits", "output_end_logits")]
-    nodes = [helper.make_node("Identity", ["input_ids"], ["output_start_logits"]),
-             helper.make_node("Identity", ["attention_mask"], ["output_end_logits"])]
+    outputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
+        for n in ("output_start_logits", "output_end_logits")
+    ]
+    nodes = [
+        helper.make_node("Identity", ["input_ids"], ["output_start_logits"]),
+        helper.make_node("Identity", ["attention_mask"], ["output_end_logits"]),
+    ]
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(helper.make_graph(nodes, "g", inputs, outputs)), path)
     inputs_map, _ = check_signature(path)

@@ -12,9 +12,23 @@ from tests.conftest import SHARED_DATA, requires_shared_data
 
 TINY_SQUAD = {
     "version": "1.1",
-    "data": [{"title": "t", "paragraphs": [{"context": "Ada Lovelace was born in London.",
-              "qas": [{"id": "q1", "question": "Where was Ada born?",
-                       "answers": [{"text": "London", "answer_start": 25}]}]}]}],
+    "data": [
+        {
+            "title": "t",
+            "paragraphs": [
+                {
+                    "context": "Ada Lovelace was born in London.",
+                    "qas": [
+                        {
+                            "id": "q1",
+                            "question": "Where was Ada born?",
+                            "answers": [{"text": "London", "answer_start": 25}],
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
 }
 
 
@@ -87,12 +101,18 @@ def test_onnx_with_wrong_input_names(run_cli, tmp_path, tiny_squad):
     import onnx
     from onnx import TensorProto, helper
 
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
-              for n in ("ids", "mask", "types")]
-    outputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
-               for n in ("output_start_logits", "output_end_logits")]
-    nodes = [helper.make_node("Identity", ["ids"], ["output_start_logits"]),
-             helper.make_node("Identity", ["mask"], ["output_end_logits"])]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
+        for n in ("ids", "mask", "types")
+    ]
+    outputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["b", 384])
+        for n in ("output_start_logits", "output_end_logits")
+    ]
+    nodes = [
+        helper.make_node("Identity", ["ids"], ["output_start_logits"]),
+        helper.make_node("Identity", ["mask"], ["output_end_logits"]),
+    ]
     model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs))
     path = tmp_path / "renamed.onnx"
     onnx.save(model, path)
@@ -105,8 +125,10 @@ def test_onnx_with_wrong_input_names(run_cli, tmp_path, tiny_squad):
     [
         ('{"version": "1.1", "data": [{"title": "t", "paragraphs": [{"cont', "not valid JSON"),
         ('{"version": "1.1", "rows": []}', "'data' list"),
-        ('{"data": [{"title": "t", "paragraphs": [{"context": "x", "qas": [{"id": "1"}]}]}]}',
-         "qas[0]"),
+        (
+            '{"data": [{"title": "t", "paragraphs": [{"context": "x", "qas": [{"id": "1"}]}]}]}',
+            "qas[0]",
+        ),
     ],
 )
 def test_truncated_or_malformed_squad(run_cli, tmp_path, content, needle):
@@ -127,9 +149,15 @@ def test_checksum_mismatch_in_mirror(run_cli, tmp_path):
     (mirror / "dev-v1.1.json").write_bytes(bytes(data))
     model = tmp_path / "m.onnx"
     model.write_bytes(b"unused: the noop backend never reads the model")
-    proc = run_cli("backend=noop", "model=file", f"model.file={model}", "dataset=squad",
-                   f"assets.mirror={mirror}", "assets.offline=true",
-                   f"assets.cache_dir={tmp_path / 'cache'}")
+    proc = run_cli(
+        "backend=noop",
+        "model=file",
+        f"model.file={model}",
+        "dataset=squad",
+        f"assets.mirror={mirror}",
+        "assets.offline=true",
+        f"assets.cache_dir={tmp_path / 'cache'}",
+    )
     _assert_one_line_error(proc, "dev-v1.1.json", "md5")
     assert not list((tmp_path / "cache").rglob("dev-v1.1.json"))  # nothing half-written kept
     shutil.rmtree(mirror)

@@ -23,8 +23,10 @@ def test_every_group_option_composes(compose, group):
     options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
     assert options, group
     for option in options:
-        extra = {("dataset", "file"): ["dataset.path=/tmp/x.json"],
-                 ("model", "file"): ["model.file=/tmp/x.onnx"]}.get((group, option), [])
+        extra = {
+            ("dataset", "file"): ["dataset.path=/tmp/x.json"],
+            ("model", "file"): ["model.file=/tmp/x.onnx"],
+        }.get((group, option), [])
         _, cfg = compose([f"{group}={option}", *extra])
         assert getattr(cfg, group) is not None
 
@@ -48,8 +50,10 @@ def test_noop_backend_and_device_providers(compose):
 
 
 def test_scenario_names_are_loadgen_spellings(compose):
-    names = {compose([f"scenario={s}"])[1].scenario.name for s in
-             ("offline", "server", "singlestream", "multistream")}
+    names = {
+        compose([f"scenario={s}"])[1].scenario.name
+        for s in ("offline", "server", "singlestream", "multistream")
+    }
     assert names == {"Offline", "Server", "SingleStream", "MultiStream"}
 
 
@@ -92,7 +96,9 @@ def test_packaging_lists_every_subpackage():
 
     from tests.conftest import ROOT
 
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(p.parent.relative_to(ROOT).parts)
         for p in (ROOT / "bert_sweep").rglob("__init__.py")

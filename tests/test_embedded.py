@@ -81,6 +81,14 @@ def test_stale_temp_folders_are_removed_unless_being_built(tmp_path):
     assert busy.exists()
 
 
+def test_unwritable_cache_dir_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(BertSweepError, match="cache") as info:
+        build_embedded(blocker / "cache", progress=False)
+    assert "\n" not in str(info.value)
+
+
 def test_load_embedded_reports_a_damaged_build(tmp_path):
     spec = EmbeddedSpec()
     folder = tmp_path / "embedded" / spec.key()
@@ -112,6 +120,10 @@ def test_tiny_build_end_to_end(tmp_path):
     assert time.perf_counter() - began < 2.0
     assert again.metadata == meta and again.model_path == assets.model_path
     assert load_embedded(tmp_path, spec).metadata == meta
+    # Deterministic: a build of the same spec elsewhere gives byte-identical files.
+    other = build_embedded(tmp_path / "again", spec, progress=False)
+    assert other.metadata["model"]["md5"] == meta["model"]["md5"]
+    assert other.metadata["files"] == meta["files"]
 
 
 # -- the default build (slow: built once per cache, ~10 min on 2 cores) ------------------------

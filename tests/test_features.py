@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -25,8 +23,9 @@ def squad_dev(shared_data, tmp_path_factory):
     from bert_sweep.assets.download import fetch
 
     cache = tmp_path_factory.mktemp("cache")
-    path = fetch(CATALOG["squad_dev"], cache / "downloads", mirror=shared_data, offline=True,
-                 progress=False)
+    path = fetch(
+        CATALOG["squad_dev"], cache / "downloads", mirror=shared_data, offline=True, progress=False
+    )
     return path, cache
 
 
@@ -47,13 +46,13 @@ def test_real_dev_set_gives_exactly_10833_features(dev_features):
 
 
 def test_feature_layout_cls_query_sep_doc_sep(dev_features):
-    features, examples, _ = dev_features
+    features, _, _ = dev_features
     lengths = features.lengths()
     for i in range(0, len(features), 997):
         ids = features.input_ids[i]
         off, n = int(features.doc_offset[i]), int(features.span_length[i])
         assert ids[0] == 101 and ids[off - 1] == 102 and ids[off + n] == 102
-        assert lengths[i] == off + n + 1 and not ids[lengths[i]:].any()
+        assert lengths[i] == off + n + 1 and not ids[lengths[i] :].any()
         assert not features.segment_ids[i, :off].any()
         assert features.segment_ids[i, off : off + n + 1].all()
         assert off - 2 <= 64  # query truncated to max_query_length
@@ -135,9 +134,25 @@ def test_cache_is_reused_and_keyed_by_parameters(squad_dev, dev_features):
 
 def test_corrupt_cache_entry_is_rebuilt(tmp_path):
     tok = load_tokenizer(packaged_vocab())
-    data = {"data": [{"title": "t", "paragraphs": [{"context": "The cat sat on the mat.",
-            "qas": [{"id": "q1", "question": "Where did the cat sit?",
-                     "answers": [{"text": "on the mat", "answer_start": 12}]}]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "The cat sat on the mat.",
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Where did the cat sit?",
+                                "answers": [{"text": "on the mat", "answer_start": 12}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     feats = convert_examples_to_features(parse_squad(data), tok, progress=False)
     path = tmp_path / "f.npz"
     feats.save(path)
@@ -150,12 +165,34 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path):
 def test_training_labels_point_at_the_answer():
     tok = load_tokenizer(packaged_vocab())
     context = "Ada Lovelace was born in London in 1815. She wrote the first program."
-    data = {"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
-        {"id": "q1", "question": "When was Ada born?",
-         "answers": [{"text": "1815", "answer_start": context.index("1815")}]},
-        {"id": "q2", "question": "Where was she born?",
-         "answers": [{"text": "London", "answer_start": context.index("London")}]},
-    ]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "When was Ada born?",
+                                "answers": [
+                                    {"text": "1815", "answer_start": context.index("1815")}
+                                ],
+                            },
+                            {
+                                "id": "q2",
+                                "question": "Where was she born?",
+                                "answers": [
+                                    {"text": "London", "answer_start": context.index("London")}
+                                ],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     examples = parse_squad(data, is_training=True)
     feats = convert_examples_to_features(examples, tok, is_training=True, progress=False)
     for i, answer in enumerate(["1815", "london"]):

@@ -27,9 +27,17 @@ def _results(run_dir: Path) -> dict:
 @pytest.mark.parametrize("scenario", ["offline", "server", "singlestream", "multistream"])
 def test_noop_run_every_scenario_both_modes(run_cli, tmp_path, placeholder_model, scenario):
     run_dir = tmp_path / "run"
-    proc = run_cli(*NOOP, "model=file", f"model.file={placeholder_model}", "dataset=squad",
-                   f"assets.mirror={SHARED_DATA}", f"scenario={scenario}",
-                   "profile.max_samples=64", "reuse_accuracy=false", run_dir=run_dir)
+    proc = run_cli(
+        *NOOP,
+        "model=file",
+        f"model.file={placeholder_model}",
+        "dataset=squad",
+        f"assets.mirror={SHARED_DATA}",
+        f"scenario={scenario}",
+        "profile.max_samples=64",
+        "reuse_accuracy=false",
+        run_dir=run_dir,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     r = _results(run_dir)
     assert r["status"] == "ok" and r["scenario"].lower() == scenario
@@ -41,8 +49,12 @@ def test_noop_run_every_scenario_both_modes(run_cli, tmp_path, placeholder_model
     assert r["verdict"]["accuracy"] == "N/A"
     for mode in ("accuracy", "performance"):
         folder = run_dir / mode
-        for name in ("user.conf", "mlperf_log_summary.txt", "mlperf_log_detail.txt",
-                     "mlperf_log_accuracy.json"):
+        for name in (
+            "user.conf",
+            "mlperf_log_summary.txt",
+            "mlperf_log_detail.txt",
+            "mlperf_log_accuracy.json",
+        ):
             assert (folder / name).is_file(), folder / name
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert "verdict" in proc.stdout and str(run_dir) in proc.stdout
@@ -97,8 +109,14 @@ def test_int8_is_judged_against_the_fp32_reference_and_accuracy_is_reused(
 @pytest.mark.slow
 @requires_shared_data()
 def test_embedded_model_on_real_squad_through_the_mirror(run_cli, tmp_path, embedded):
-    proc = run_cli(*EMBEDDED, "dataset=squad", f"assets.mirror={SHARED_DATA}",
-                   "assets.offline=true", "profile.max_samples=128", run_dir=tmp_path / "sq")
+    proc = run_cli(
+        *EMBEDDED,
+        "dataset=squad",
+        f"assets.mirror={SHARED_DATA}",
+        "assets.offline=true",
+        "profile.max_samples=128",
+        run_dir=tmp_path / "sq",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     acc = _results(tmp_path / "sq")["accuracy"]
     assert acc["n_samples"] == 128 and acc["f1"] > 10.0  # low but real (REFERENCE §7: ~40)

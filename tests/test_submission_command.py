@@ -334,3 +334,22 @@ def test_time_left_comes_from_the_rate_since_samples_started():
     line = progress.line("accuracy run", 100.0, 0.5, since=(90.0, 0.25))
     assert "about 20s left in this stage, about 12m00s left in all" in line
     assert "about ? left" in progress.line("accuracy run", 100.0, None)
+
+
+def test_candidate_from_the_search_stage_record(noop_run, tmp_path):
+    """bert_sweep.search writes best_overrides.yaml as a record: overrides + trial + run_dir."""
+    import yaml
+
+    run_dir, results = noop_run
+    record = {
+        "study": "cpu_onnx",
+        "trial": 3,
+        "samples_per_second": results["performance"]["samples_per_second"],
+        "overrides": ["backend=noop", "batch=8", "dataset=squad"],
+        "run_dir": str(run_dir),
+    }
+    (tmp_path / "best_overrides.yaml").write_text("# header\n" + yaml.safe_dump(record))
+    candidate = from_sweep_dir(tmp_path)
+    assert candidate.overrides == record["overrides"] and candidate.run_dir == run_dir
+    assert "(trial 3)" in candidate.source
+    assert candidate.samples_per_second == record["samples_per_second"]

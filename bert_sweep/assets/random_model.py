@@ -45,8 +45,11 @@ def build_random_model(
     from bert_sweep.embedded.export import export_onnx
 
     if progress:
-        print(f"building random-weight BERT ({model.num_layers} layers, hidden "
-              f"{model.hidden_size}) for speed measurement -> {out}", flush=True)
+        print(
+            f"building random-weight BERT ({model.num_layers} layers, hidden "
+            f"{model.hidden_size}) for speed measurement -> {out}",
+            flush=True,
+        )
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=30522,

@@ -156,8 +156,15 @@ def load_embedded(cache_dir: Path, spec: EmbeddedSpec = EmbeddedSpec()) -> Embed
 @contextmanager
 def _exclusive(lock_path: Path):
     """Hold an exclusive fcntl lock; a second builder blocks here until the first is done."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as fh:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_path, "a+")  # noqa: SIM115 - closed by the with block below
+    except OSError as exc:
+        raise AssetError(
+            f"{lock_path.parent}: cannot create the embedded cache folder ({exc.strerror}); "
+            "expected a writable cache_dir"
+        ) from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -170,7 +177,11 @@ def build_embedded(
     spec: EmbeddedSpec = EmbeddedSpec(),
     progress: bool = True,
 ) -> EmbeddedAssets:
-    """Return the cached build of `spec`, building it first when needed (minutes on 2 cores)."""
+    """Return the cached build of `spec`, building it first when needed (minutes on 2 cores).
+
+    The evaluation runs in a spawned process, so a script calling this must guard its entry
+    point with `if __name__ == "__main__":` (as every multiprocessing program must).
+    """
     spec.validate()
     found = load_embedded(cache_dir, spec)
     if found is not None:

@@ -6,8 +6,9 @@ for its best feasible trial. `run_config.py` turns either into a RunConfig for t
 
 Sources (exactly one, see conf/submit.yaml):
 - `run_dir`: a run folder holding results.json (a single run, or one job of a sweep).
-- `sweep_dir` / `overrides_file`: the search stage's `best_overrides.yaml` (a YAML list of
-  override strings; `.json` also read), with `best_trial.json` beside it when present.
+- `sweep_dir` / `overrides_file`: the search stage's `best_overrides.yaml` (its record: the
+  `overrides` list with the trial's number, rate and run folder; `.json` also read; a bare YAML
+  list of override strings also works, with `best_trial.json` beside it when present).
 - `mlflow_experiment`: the tracking store's best run with metric `feasible` = 1 by metric
   `samples_per_second`; its run folder is read from the run's tags/params.
 """
@@ -96,7 +97,9 @@ def from_run_dir(run_dir: Path) -> Candidate:
     )
 
 
-def _read_overrides(path: Path) -> list[str]:
+def _read_overrides(path: Path) -> tuple[list[str], dict[str, Any]]:
+    """(overrides, the rest of the record): a plain YAML/JSON list, or the search stage's record
+    (a mapping whose `overrides` is the list, beside `trial`, `samples_per_second`, `run_dir`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -112,19 +115,19 @@ def _read_overrides(path: Path) -> list[str]:
         raise AssetError(
             f"{path}: not valid {path.suffix[1:].upper()} ({type(exc).__name__})"
         ) from None
+    record: dict[str, Any] = {}
     if isinstance(data, dict) and isinstance(data.get("overrides"), list):
-        data = data["overrides"]
+        record, data = data, data["overrides"]
     if not isinstance(data, list) or not all(isinstance(x, str) and "=" in x for x in data):
         raise AssetError(f"{path}: expected a list of Hydra override strings such as batch=32")
-    return list(data)
+    return list(data), record
 
 
 def from_overrides_file(path: Path) -> Candidate:
     """The search's best overrides; best_trial.json beside it adds its run folder and rate."""
-    overrides = _read_overrides(path)
-    trial: dict[str, Any] = {}
+    overrides, trial = _read_overrides(path)
     trial_path = path.parent / BEST_TRIAL
-    if trial_path.is_file():
+    if not trial and trial_path.is_file():
         try:
             loaded = json.loads(trial_path.read_text(encoding="utf-8"))
             trial = loaded if isinstance(loaded, dict) else {}
@@ -133,7 +136,8 @@ def from_overrides_file(path: Path) -> Candidate:
     run_dir = _trial_run_dir(trial)
     results = read_results(run_dir) if run_dir and (run_dir / RESULTS_FILE).is_file() else None
     rate = _rate(results) or _number(trial, ("samples_per_second", "value"))
-    label = f" (trial {trial['number']})" if "number" in trial else ""
+    number = trial.get("number", trial.get("trial"))
+    label = f" (trial {number})" if number is not None else ""
     return Candidate(
         source=f"search result {path}{label}",
         overrides=overrides,
