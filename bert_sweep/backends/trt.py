@@ -27,20 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from bert_sweep.backends.base import Backend, BackendInfo, Batch
+from bert_sweep.backends.onnx import INPUT_ALIASES, OUTPUT_ALIASES
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError, field_error
 
 PRECISIONS = ("fp32", "fp16", "int8")
 INSTALL_HINT = "pip install 'tensorrt>=10' --extra-index-url https://pypi.nvidia.com"
 PREPARE_FORMAT = 1  # bump when the engine recipe changes
-_INPUTS = {
-    "input_ids": ("input_ids",),
-    "input_mask": ("input_mask", "attention_mask"),
-    "segment_ids": ("segment_ids", "token_type_ids"),
-}
-_OUTPUTS = {
-    "start": ("output_start_logits", "start_logits"),
-    "end": ("output_end_logits", "end_logits"),
-}
 
 
 def import_tensorrt():
@@ -223,8 +215,12 @@ class TrtBackend(Backend):
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
-        self.inputs = {k: next((a for a in v if a in inputs), None) for k, v in _INPUTS.items()}
-        self.outputs = {k: next((a for a in v if a in outputs), None) for k, v in _OUTPUTS.items()}
+        self.inputs = {
+            k: next((a for a in v if a in inputs), None) for k, v in INPUT_ALIASES.items()
+        }
+        self.outputs = {
+            k: next((a for a in v if a in outputs), None) for k, v in OUTPUT_ALIASES.items()
+        }
         if None in self.inputs.values() or None in self.outputs.values():
             raise AssetError(
                 f"{model_path}: engine tensors {names} do not match the MLPerf BERT signature"
