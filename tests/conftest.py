@@ -39,7 +39,7 @@ def cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedded(cache_dir):
-    """The embedded model and synthetic dataset (built on first use, ~6 min on 2 cores)."""
+    """The embedded model and synthetic dataset (built on first use, ~9-12 min on 2 cores)."""
     from bert_sweep.embedded.build import build_embedded
 
     return build_embedded(cache_dir, progress=False)

@@ -49,7 +49,7 @@ def _fetch(key: str, assets: AssetsConfig) -> Path:
 
 
 def embedded_assets(assets: AssetsConfig):
-    """Build (first time, ~6 min on 2 cores) or load the embedded model and synthetic dataset."""
+    """Build (first time, ~9-12 min on 2 cores) or load the embedded model and synthetic dataset."""
     from bert_sweep.embedded.build import build_embedded
 
     return build_embedded(Path(assets.cache_dir), progress=assets.progress)
