@@ -188,7 +188,10 @@ def describe_system(
         "framework": framework(results),
         "operating_system": system.get("os") or "not detected",
         "other_software_stack": other_software(results),
-        "hw_notes": f"detected by bert_sweep on host {system.get('hostname', '?')}",
+        "hw_notes": (
+            f"detected by bert_sweep on host {system.get('hostname', '?')}; storage type from "
+            "the kernel's rotational flag; DIMM layout and cooling are not detectable here"
+        ),
         "sw_notes": sw_notes,
     }
     desc.update(overrides or {})
