@@ -14,13 +14,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bert_sweep.atomic import write_json_atomic
 from bert_sweep.errors import BertSweepError
-from bert_sweep.report.results import (
-    RESULTS_FILE,
-    SCHEMA_VERSION,
-    format_summary,
-    write_json_atomic,
-)
+from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, format_summary
 
 EXIT_ERROR = 2
 

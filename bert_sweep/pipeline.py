@@ -12,9 +12,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bert_sweep.atomic import write_json_atomic
 from bert_sweep.config.schema import RunConfig
 from bert_sweep.evaluation.reuse import FP32_REFERENCE, AccuracyStore, accuracy_key
-from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, decide, write_json_atomic
+from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, decide
 
 
 class PhaseTimer:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from bert_sweep.atomic import write_json_atomic
 from bert_sweep.errors import AssetError, BertSweepError, field_error
 
 # Bump when the files or the way they are made change, so old caches are not reused.
@@ -418,16 +419,7 @@ def _onnx_logits(model_path: Path, features, threads: int):
 
 
 def _write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_json_atomic(path, data)
 
 
 def default_cache_dir() -> Path:

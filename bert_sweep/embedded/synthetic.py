@@ -20,11 +20,8 @@ SQuAD readers ignore. Contexts are 60-200 words; every tenth article also gets o
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import string
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from random import Random
 
+from bert_sweep.atomic import write_json_atomic
 from bert_sweep.errors import AssetError, field_error
 
 # Bump whenever the generated text changes: it is part of the embedded build's cache key.
@@ -1246,17 +1244,7 @@ def write_squad(path: Path, data: dict) -> Path:
     path = Path(path)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise AssetError(f"{path}: refusing to write, expected a SQuAD dict with a 'data' list")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_json_atomic(path, data, indent=None)
 
 
 def count_questions(data: dict) -> int:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from bert_sweep.report.results import write_json_atomic
+from bert_sweep.atomic import write_json_atomic
 
 FP32_REFERENCE = {"backend": "onnx", "precision": "fp32"}
 

@@ -23,12 +23,12 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import tempfile
 import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
+from bert_sweep.atomic import write_text_atomic
 from bert_sweep.errors import AssetError, BertSweepError, ConfigError, HarnessError, field_error
 from bert_sweep.harness.spec import MODES, SCENARIOS, TestOutcome, TestSpec
 
@@ -308,16 +308,7 @@ def _make_backend(config: Mapping):
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder, then rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; user.conf is shared and packaged
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(path, text)
 
 
 def _save_traceback(

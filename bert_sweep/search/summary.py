@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bert_sweep.report.results import write_json_atomic
+from bert_sweep.atomic import write_json_atomic, write_text_atomic
 
 COLUMNS = (
     ("id", "job"),
@@ -30,19 +28,6 @@ COLUMNS = (
     ("note", "note"),
 )
 NOTE_WIDTH = 150
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def row_from_results(job_id: str, params: str, results: Mapping[str, Any] | None) -> dict:

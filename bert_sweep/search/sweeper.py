@@ -28,7 +28,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bert_sweep.report.results import write_json_atomic
+from bert_sweep.atomic import write_json_atomic, write_text_atomic
 from bert_sweep.search.config import BertOptunaSweeperConf
 from bert_sweep.search.outcome import Outcome, outcome_from_exception, outcome_from_results
 from bert_sweep.search.space import SearchSpace, canonical, split_arguments
@@ -51,7 +51,7 @@ from bert_sweep.search.study import (
     storage_url,
     worker_identity,
 )
-from bert_sweep.search.summary import write_summary, write_text_atomic
+from bert_sweep.search.summary import write_summary
 
 log = logging.getLogger(__name__)
 # Free duplicates do not use up n_trials; stop when the sampler proposes only those for this long.

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bert_sweep.atomic import write_json_atomic
 from bert_sweep.errors import ConfigError
-from bert_sweep.report.results import write_json_atomic
 from bert_sweep.submission import gate
 from bert_sweep.submission.candidates import Candidate, select_candidate
 from bert_sweep.submission.checker import CheckerVerdict, run_checker
