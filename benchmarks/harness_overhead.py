@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import multiprocessing
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from bert_sweep.atomic import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,8 +193,7 @@ def main() -> None:
     out = (
         ROOT / "outputs" / "benchmarks" / f"harness_overhead-{time.strftime('%Y%m%d-%H%M%S')}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str))
+    write_json_atomic(out, result)
     print(f"written            : {out}")
 
 

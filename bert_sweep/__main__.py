@@ -1,3 +1,5 @@
+import sys
+
 from bert_sweep.cli import main
 
-main()
+sys.exit(main())

@@ -1,8 +1,11 @@
 """A Hydra job: validate, run the pipeline, print the summary; failures recorded, not lost.
 
-In a single run a BertSweepError ends the process with one line and exit code 2. In a sweep
-(`-m`) every failure — bad value, backend missing, crash — is written to that job's results.json
-with its reason and the sweep goes on to the next job.
+Nothing here exits: `sys.exit` inside the task would skip Hydra's job-end callbacks (tracking),
+and an exception would be printed by Hydra as a traceback. So every outcome is a record in the
+run dir's results.json and, in a single run, an exit status stored in bert_sweep.exits for
+`cli.main` to act on once Hydra has returned. In a sweep (`-m`) a failed job (bad value, backend
+missing, crash) prints one line and the sweep goes on to the next job. Ctrl-C or SIGTERM: the job
+is recorded as interrupted, then the interrupt stops the run or the sweep (bert_sweep.exits).
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from bert_sweep.atomic import write_json_atomic
+from bert_sweep import exits
 from bert_sweep.errors import BertSweepError
-from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, format_summary
+from bert_sweep.report.results import format_summary
 
-EXIT_ERROR = 2
+ERROR_LOG = "error.log"
 
 
 def _is_multirun() -> bool:
@@ -28,38 +31,14 @@ def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _failure_record(cfg: DictConfig, run_dir: Path, kind: str, message: str) -> dict:
-    def pick(path: str):
-        try:
-            return OmegaConf.select(cfg, path, throw_on_resolution_failure=False)
-        except Exception:  # a broken interpolation must not hide the original error
-            return None
-
-    return {
-        "schema": SCHEMA_VERSION,
-        "status": "failed",
-        "error": message,
-        "error_kind": kind,
-        "model": pick("model.name"),
-        "dataset": pick("dataset.name"),
-        "backend": pick("backend.name"),
-        "precision": pick("precision"),
-        "device": pick("device.name"),
-        "scenario": pick("scenario.name"),
-        "profile": pick("profile.name"),
-        "batch_size": pick("batch"),
-        "verdict": {"verdict": "ERROR", "feasible": False, "reasons": [message]},
-        "run_dir": str(run_dir),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-
-
-def run_job(cfg: DictConfig) -> dict:
-    """Run one job; returns its results dict (status ok or failed)."""
+def run_job(cfg: DictConfig):
+    """Run one job; its RunRecord (status ok or failed), or None when nothing could be written."""
     from bert_sweep.config.validate import validate
     from bert_sweep.pipeline import Pipeline
+    from bert_sweep.report.record import RunRecord
 
     run_dir = Path(OmegaConf.select(cfg, "paths.output_dir"))
+    multirun = _is_multirun()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{time.time_ns()}"
@@ -67,26 +46,39 @@ def run_job(cfg: DictConfig) -> dict:
         probe.unlink()
     except OSError as exc:
         message = f"paths.output_dir={run_dir}: not writable ({exc.strerror})"
-        print(f"bert_sweep: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-    multirun = _is_multirun()
+        _ended(exits.EXIT_USAGE, message, multirun)
+        return None
     try:
-        results = Pipeline(validate(cfg), run_dir).run()
+        record = Pipeline(validate(cfg), run_dir).run()
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: recorded, then the run stops
+        reason = exits.interrupt_reason(exc)
+        record = RunRecord.failure(cfg, run_dir, "interrupted", reason)
+        record.write(run_dir)
+        exits.set_status(exits.EXIT_INTERRUPTED, f"{reason} (run dir {run_dir})")
+        exits.hold_interrupt(exc)
+        return record
     except BertSweepError as exc:
-        record = _failure_record(cfg, run_dir, type(exc).__name__, str(exc))
-        write_json_atomic(run_dir / RESULTS_FILE, record)
-        print(f"bert_sweep: error: {exc}", file=sys.stderr)
-        if not multirun:
-            sys.exit(EXIT_ERROR)
+        record = RunRecord.failure(cfg, run_dir, type(exc).__name__, str(exc))
+        record.write(run_dir)
+        _ended(exits.EXIT_USAGE, str(exc), multirun)
         return record
     except Exception as exc:  # a crash in one job must not kill a sweep
-        (run_dir / "error.log").write_text(traceback.format_exc())
-        message = f"{type(exc).__name__}: {exc} (traceback in {run_dir / 'error.log'})"
-        record = _failure_record(cfg, run_dir, "crash", message)
-        write_json_atomic(run_dir / RESULTS_FILE, record)
-        print(f"bert_sweep: error: {message}", file=sys.stderr)
-        if not multirun:
-            sys.exit(1)
+        (run_dir / ERROR_LOG).write_text(traceback.format_exc())
+        message = f"{type(exc).__name__}: {exc} (traceback in {run_dir / ERROR_LOG})"
+        record = RunRecord.failure(cfg, run_dir, "crash", message)
+        record.write(run_dir)
+        _ended(exits.EXIT_CRASH, message, multirun)
         return record
-    print(format_summary(results))
-    return results
+    print(format_summary(record))
+    if not multirun:
+        exits.set_status(exits.EXIT_OK if record.exit_ok else exits.EXIT_FAILED)
+    return record
+
+
+def _ended(code: int, message: str, multirun: bool) -> None:
+    """A job that failed: in a sweep say so now (the sweep goes on), else leave it to cli.main."""
+    message = " ".join(message.split())
+    if multirun:
+        print(f"bert_sweep: error: {message}", file=sys.stderr)
+    else:
+        exits.set_status(code, message)

@@ -12,10 +12,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bert_sweep.atomic import write_json_atomic
 from bert_sweep.config.schema import RunConfig
 from bert_sweep.evaluation.reuse import FP32_REFERENCE, AccuracyStore, accuracy_key
-from bert_sweep.report.results import RESULTS_FILE, SCHEMA_VERSION, decide
+from bert_sweep.report.record import Accuracy, ModelInfo, Performance, RunRecord
+from bert_sweep.report.verdict import decide, submission_ready
 
 
 class PhaseTimer:
@@ -64,7 +64,9 @@ class Pipeline:
         from bert_sweep.assets.resolve import resolve_dataset, resolve_model, resolve_vocab
 
         with self.timer("assets"):
-            self.model = resolve_model(self.cfg.model, self.cfg.assets)
+            self.model = resolve_model(
+                self.cfg.model, self.cfg.assets, batch_size=self.cfg.backend.batch_size
+            )
             self.dataset_path = resolve_dataset(self.cfg.dataset, self.cfg.assets)
             self.vocab_path = resolve_vocab(self.cfg.assets)
 
@@ -126,6 +128,7 @@ class Pipeline:
         return given is None
 
     def _measure_accuracy(self, out: str, backend: dict, model_path: Path) -> dict:
+        """Run and score one accuracy test; the dict is what the reuse store keeps."""
         from bert_sweep.assets.vocab import load_tokenizer
         from bert_sweep.evaluation.accuracy_log import score_accuracy_log
         from bert_sweep.harness.runner import run_test
@@ -144,59 +147,62 @@ class Pipeline:
             "n_samples": scored.n_samples,
             "n_examples": scored.n_examples,
             "run_dir": str(self.run_dir),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "log_dir": outcome.output_dir,
             "wall_s": round(outcome.wall_s, 3),
         }
 
-    def _accuracy(self) -> dict:
+    def _accuracy(self) -> Accuracy:
         store = AccuracyStore(self.cache_dir)
         numerics = self.backend.numerics_key()
         key = accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, numerics)
-        record = store.get(key) if self.cfg.reuse_accuracy else None
-        reused = record is not None
+        entry = store.get(key) if self.cfg.reuse_accuracy else None
+        reused = entry is not None
         with self.timer("accuracy"):
-            if record is None:
-                record = self._measure_accuracy(
+            if entry is None:
+                entry = self._measure_accuracy(
                     "accuracy", backend_dict(self.cfg), self.prepared_path
                 )
-                store.put(key, record | {"numerics": numerics})
-        base = {
-            "exact_match": record["exact_match"],
-            "f1": record["f1"],
-            "n_samples": record["n_samples"],
-            "n_examples": record["n_examples"],
-            "reused": reused,
-            "measured_in": record.get("run_dir"),
-            "numerics": numerics,
-        }
-        if not self.backend.computes_model:
-            return base | {
-                "meaningful": False,
-                "reference_f1": None,
-                "ratio": None,
-                "reference_source": "none: the backend does not run the model",
-            }
-        reference, source = self._reference(
-            store,
-            accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, FP32_REFERENCE),
-            numerics,
-            record,
+                store.put(key, entry | {"numerics": numerics})
+        acc = Accuracy(
+            exact_match=entry["exact_match"],
+            f1=entry["f1"],
+            n_samples=entry["n_samples"],
+            n_examples=entry["n_examples"],
+            reused=reused,
+            measured_in=entry.get("run_dir"),
+            measured_at=entry.get("measured_at"),
+            numerics=numerics,
+            wall_s=entry.get("wall_s"),
         )
-        ratio = record["f1"] / reference if reference else float("nan")
-        return base | {
-            "meaningful": True,
-            "reference_f1": reference,
-            "reference_source": source,
-            "ratio": ratio,
-        }
+        if not self.backend.computes_model:
+            acc.meaningful = False
+            acc.not_meaningful_reason = "the backend does not run the model"
+            return acc
+        ref_key = accuracy_key(
+            self.model.digest, self.dataset_digest, self.n_samples, FP32_REFERENCE
+        )
+        acc.reference_f1, acc.reference_source, acc.reference_is_self = self._reference(
+            store, ref_key, numerics, acc
+        )
+        acc.ratio = acc.f1 / acc.reference_f1 if acc.reference_f1 else None
+        return acc
 
-    def _reference(self, store, ref_key: str, numerics: dict, own: dict) -> tuple[float, str]:
-        """fp32 reference F1 over the same samples: the official figure for the whole dataset,
-        else the fp32 onnxruntime accuracy of the same model (measured once, cached)."""
+    def _reference(
+        self, store, ref_key: str, numerics: dict, own: Accuracy
+    ) -> tuple[float, str, bool]:
+        """fp32 reference F1 over the same samples, where it came from, and whether it is the
+        same model's own fp32 F1: the official figure for the whole dataset, else the fp32
+        onnxruntime accuracy of the same model (measured once, cached)."""
         if self.rows is None and self.cfg.model.reference_f1 is not None:
-            return float(self.cfg.model.reference_f1), "model.reference_f1"
+            return (
+                float(self.cfg.model.reference_f1),
+                "official fp32 F1 (model.reference_f1)",
+                False,
+            )
         if numerics == FP32_REFERENCE:
-            return own["f1"], "this run (fp32 onnxruntime)"
+            where = _provenance(own.measured_in, own.measured_at) if own.reused else "this run"
+            return own.f1, f"its own fp32 onnxruntime F1: {where}", True
         ref = store.get(ref_key)
         if ref is None:
             with self.timer("reference"):
@@ -210,10 +216,11 @@ class Pipeline:
                 )
                 ref = self._measure_accuracy("reference", backend, self.model.path)
                 store.put(ref_key, ref | {"numerics": FP32_REFERENCE})
-            return ref["f1"], "measured now (fp32 onnxruntime, same samples)"
-        return ref["f1"], "cached fp32 onnxruntime run, same samples"
+            return ref["f1"], "its own fp32 onnxruntime F1: measured now, same samples", True
+        where = _provenance(ref.get("run_dir"), ref.get("measured_at"))
+        return ref["f1"], f"its own fp32 onnxruntime F1: {where}, same samples", True
 
-    def _performance(self) -> dict:
+    def _performance(self) -> Performance:
         from bert_sweep.harness.runner import run_test
 
         with self.timer("performance"):
@@ -221,27 +228,27 @@ class Pipeline:
                 self._spec("performance", "performance", backend_dict(self.cfg), self.prepared_path)
             )
         log = outcome.log
-        return {
-            "result": log.get("result"),
-            "result_name": log.get("result_key"),
-            "result_unit": log.get("result_unit"),
-            "samples_per_second": self._samples_per_second(log),
-            "validity": log.get("validity"),
-            "invalid_reasons": log.get("invalid_reasons", []),
-            "latency_ns": log.get("latency_ns", {}),
-            "samples_issued": outcome.samples_issued,
-            "duration_s": round(outcome.wall_s, 3),
-            "target_qps": log.get("effective", {}).get("target_qps"),
-            "seeds": {
+        return Performance(
+            result=log.get("result"),
+            result_name=log.get("result_key"),
+            result_unit=log.get("result_unit"),
+            samples_per_second=self._samples_per_second(log),
+            validity=log.get("validity"),
+            invalid_reasons=list(log.get("invalid_reasons", [])),
+            latency_ns=dict(log.get("latency_ns", {})),
+            samples_issued=outcome.samples_issued,
+            duration_s=round(outcome.wall_s, 3),
+            target_qps=log.get("effective", {}).get("target_qps"),
+            seeds={
                 "qsl_rng_seed": log.get("qsl_rng_seed"),
                 "sample_index_rng_seed": log.get("sample_index_rng_seed"),
                 "schedule_rng_seed": log.get("schedule_rng_seed"),
             },
-            "loadgen_version": log.get("loadgen_version"),
-            "errors": log.get("errors", []),
-            "sut": outcome.sut_stats,
-            "log_dir": outcome.output_dir,
-        }
+            loadgen_version=log.get("loadgen_version"),
+            errors=list(log.get("errors", [])),
+            sut=dict(outcome.sut_stats or {}),
+            log_dir=outcome.output_dir,
+        )
 
     @staticmethod
     def _samples_per_second(log: dict) -> float | None:
@@ -254,7 +261,7 @@ class Pipeline:
         return 1e9 / mean if mean else None
 
     # -- the run -----------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> RunRecord:
         from bert_sweep.report.system_info import git_commit, package_versions, system_info
 
         cfg = self.cfg
@@ -264,46 +271,54 @@ class Pipeline:
         self._backend()
         accuracy = None
         if cfg.profile.accuracy:
-            accuracy = self._accuracy() if self.model.meaningful else {"meaningful": False}
+            accuracy = (
+                self._accuracy()
+                if self.model.meaningful
+                else Accuracy(meaningful=False, not_meaningful_reason="perf-only model")
+            )
         performance = self._performance() if cfg.profile.performance else None
-        verdict = decide(accuracy, performance, cfg.target)
-        results = {
-            "schema": SCHEMA_VERSION,
-            "status": "ok",
-            "error": None,
-            "model": cfg.model.name,
-            "dataset": cfg.dataset.name,
-            "backend": cfg.backend.name,
-            "precision": cfg.backend.precision,
-            "device": cfg.device.name,
-            "scenario": cfg.scenario.name,
-            "profile": cfg.profile.name,
-            "batch_size": cfg.backend.batch_size,
-            "target": cfg.target,
-            "accuracy": accuracy,
-            "performance": performance,
-            "verdict": verdict,
-            "submission_ready": bool(
-                cfg.profile.valid_for_submission and self.model.packageable and verdict["feasible"]
+        verdict = decide(accuracy, performance, cfg.target, cfg.dataset.name)
+        record = RunRecord(
+            status="ok",
+            run_dir=str(self.run_dir),
+            verdict=verdict,
+            model=cfg.model.name,
+            dataset=cfg.dataset.name,
+            backend=cfg.backend.name,
+            precision=cfg.backend.precision,
+            device=cfg.device.name,
+            scenario=cfg.scenario.name,
+            profile=cfg.profile.name,
+            batch_size=cfg.backend.batch_size,
+            target=cfg.target,
+            accuracy=accuracy,
+            performance=performance,
+            submission_ready=submission_ready(
+                verdict, cfg.profile.valid_for_submission, self.model.packageable
             ),
-            "model_info": {
-                "path": str(self.model.path),
-                "digest": self.model.digest,
-                "prepared_path": str(self.prepared_path),
-                "meaningful": self.model.meaningful,
-                "packageable": self.model.packageable,
-            },
-            "backend_info": dataclasses.asdict(self.backend.info()),
-            "n_samples": self.n_samples,
-            "dataset_path": str(self.dataset_path),
-            "features_path": str(self.features_path),
-            "timings_s": self.timer.seconds | {"total": round(time.time() - started, 3)},
-            "system": system_info(),
-            "packages": package_versions(),
-            "git_commit": git_commit(Path(cfg.paths.root_dir)),
-            "run_dir": str(self.run_dir),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "config": dataclasses.asdict(cfg),
-        }
-        write_json_atomic(self.run_dir / RESULTS_FILE, results)
-        return results
+            model_info=ModelInfo(
+                path=str(self.model.path),
+                digest=self.model.digest,
+                prepared_path=str(self.prepared_path),
+                meaningful=self.model.meaningful,
+                packageable=self.model.packageable,
+            ),
+            backend_info=dataclasses.asdict(self.backend.info()),
+            n_samples=self.n_samples,
+            dataset_path=str(self.dataset_path),
+            features_path=str(self.features_path),
+            timings_s=self.timer.seconds | {"total": round(time.time() - started, 3)},
+            system=system_info(),
+            packages=package_versions(),
+            git_commit=git_commit(Path(cfg.paths.root_dir)),
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            config=dataclasses.asdict(cfg),
+        )
+        record.write(self.run_dir)
+        return record
+
+
+def _provenance(run_dir: str | None, measured_at: str | None) -> str:
+    """Where a cached accuracy figure was measured, for its label."""
+    return f"measured in {run_dir or 'an earlier run'} at {measured_at or 'an unrecorded date'}"

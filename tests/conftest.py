@@ -47,26 +47,11 @@ def embedded(cache_dir):
 
 @pytest.fixture
 def compose() -> Callable:
-    """Compose the real conf/ through Hydra's Compose API (as the CLI does) and validate it."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from bert_sweep.config import config_dir
-    from bert_sweep.config.store import register_configs
-    from bert_sweep.config.validate import validate
-
-    register_configs()
+    """Compose the real conf/ as the CLI does (bert_sweep.config.compose) and validate it."""
+    from bert_sweep.config.compose import compose_run_config
 
     def _compose(overrides: list[str] | None = None, output_dir: str = "."):
-        with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="test"):
-            cfg = hydra_compose("config", overrides=list(overrides or []), return_hydra_config=True)
-            HydraConfig.instance().set_config(cfg)
-            with open_dict(cfg):
-                cfg.paths.output_dir = output_dir
-                del cfg["hydra"]
-            return cfg, validate(cfg)
+        return compose_run_config(list(overrides or []), output_dir, job_name="test")
 
     return _compose
 

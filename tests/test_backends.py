@@ -185,3 +185,82 @@ def test_noop_backend_returns_zeros_and_does_not_compute():
     assert start.shape == (3, 384) and not start.any() and not end.any()
     assert backend.computes_model is False
     assert dataclasses.asdict(backend.info())["name"] == "noop"
+
+
+# -- the warm-up that sizes a noop run (harness/sut.py measure_rate) -------------------------------
+@pytest.fixture(scope="module")
+def squad_features(shared_data, tmp_path_factory):
+    """256+ real SQuAD dev features (the quick profile's QSL size), lengths ~50 to ~380."""
+    from bert_sweep.assets.squad import load_squad
+    from bert_sweep.assets.vocab import load_tokenizer
+    from bert_sweep.features.squad_features import convert_examples_to_features
+
+    examples = load_squad(shared_data / "squad-v1.1-dev.json")[:260]
+    tokenizer = load_tokenizer(shared_data / "bert-uncased-vocab.txt")
+    features = convert_examples_to_features(examples, tokenizer, progress=False)
+    path = tmp_path_factory.mktemp("features") / "features.npz"
+    features.save(path)
+    return features, path
+
+
+class _WidthRecorder(NoopBackend):
+    """The noop backend, remembering the (rows, width) of every batch it is given."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.shapes: list[tuple[int, int]] = []
+
+    def predict(self, batch):
+        self.shapes.append(batch.input_ids.shape)
+        return super().predict(batch)
+
+
+def test_warm_up_forms_batches_as_the_offline_query_does(squad_features):
+    """Trimmed, length-sorted Offline batches are narrow: the warm-up must time those widths."""
+    from bert_sweep.harness.qsl import FeatureQSL
+    from bert_sweep.harness.sut import BatchingSUT
+
+    features, _ = squad_features
+    qsl = FeatureQSL(features, sample_rows=list(range(256)))
+    backend = _WidthRecorder()
+    sut = BatchingSUT(
+        backend, qsl, "Offline", batch_size=32, trim_padding=True, sort_by_length=True
+    )
+    assert sut.measure_rate(batches=1) > 0
+    timed = backend.shapes[1:]  # the first call is the untimed session warm-up
+    ordered = np.sort(qsl.lengths)
+    query_widths = {int(ordered[lo : lo + 32].max()) for lo in range(0, 256, 32)}
+    assert {w for _, w in timed} == query_widths  # every batch of the sorted query, no other
+    assert {n for n, _ in timed} == {32}
+    # a no-compute backend is timed over many calls, not one call's noise
+    assert len(timed) > 10 * len(query_widths)
+
+
+def test_noop_quick_run_is_valid(compose, squad_features, tmp_path):
+    """`backend=noop` on the default profile: the warm-up rate must size a query that lasts
+    min_duration, whatever the machine's speed (the query is sized from the measured rate)."""
+    from bert_sweep.harness.runner import run_test
+    from bert_sweep.harness.spec import TestSpec
+    from bert_sweep.pipeline import backend_dict, loadgen_settings
+
+    _, cfg = compose(["backend=noop"])
+    _, path = squad_features
+    n = cfg.profile.max_samples
+    spec = TestSpec(
+        mode="performance",
+        scenario=cfg.scenario.name,
+        output_dir=str(tmp_path / "perf"),
+        features_path=str(path),
+        backend=backend_dict(cfg),
+        model_path="",
+        batch_size=cfg.backend.batch_size,
+        workers=cfg.harness.workers,
+        sample_rows=list(range(n)),
+        settings=loadgen_settings(cfg, n),
+        auto_target=cfg.scenario.target_qps is None,
+        target_factor=cfg.scenario.qps_factor,
+        warmup_batches=cfg.profile.warmup_batches,
+    )
+    log = run_test(spec, timeout_s=120).log
+    assert log["validity"] == "VALID", (log["invalid_reasons"], log["result"])
+    assert log["effective"]["min_duration_ms"] == cfg.profile.min_duration_ms

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA, requires_shared_data
+from tests.conftest import ROOT, SHARED_DATA, requires_shared_data
 
 TINY_SQUAD = {
     "version": "1.1",
@@ -52,17 +55,76 @@ def _assert_one_line_error(proc, *needles: str) -> str:
         (["threads=-1"], ["threads=-1", ">= 0"]),
         (["scenario=foo"], ["scenario=foo", "offline"]),
         (["scenario.name=Bogus"], ["scenario.name='Bogus'", "Offline"]),
-        (["batch=abc"], ["batch=abc"]),
+        (["batch=abc"], ["batch=abc: expected an integer"]),
+        (["+foo=1"], ["+foo=1: unknown key foo"]),
+        (["+profile.bogus=1"], ["+profile.bogus=1: unknown key profile.bogus"]),
         (["precision=fp16"], ["precision='fp16'", "fp32 or int8"]),
         (["profile=nope"], ["profile=nope", "quick"]),
-        (["-m", "batch=32,abc"], ["batch=abc"]),
+        (["-m", "batch=32,abc"], ["batch=abc: expected an integer"]),
     ],
 )
 def test_bad_overrides(run_cli, tmp_path, args, needles):
     proc = run_cli(*args, run_dir=tmp_path / "run", timeout=120)
     assert proc.returncode == 2
-    _assert_one_line_error(proc, *needles)
+    line = _assert_one_line_error(proc, *needles)
+    assert "hydra.run.dir" not in line  # the culprit alone, not the whole command line
     assert not (tmp_path / "run").exists()  # nothing started, nothing half-written
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "bert_sweep", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["hydra.run.dir=/proc/x/run"], ["hydra.run.dir=/proc/x/run", "not a writable folder"]),
+        (["hydra.run.dir=/sys/x"], ["hydra.run.dir=/sys/x", "not a writable folder"]),
+        (["assets.cache_dir=/proc/x"], ["assets.cache_dir=/proc/x", "not a writable folder"]),
+        (
+            ["-m", "+search=cpu_onnx", "hydra.sweeper.storage=sqlite:////proc/x/optuna.db"],
+            ["hydra.sweeper.storage=sqlite:////proc/x/optuna.db", "not a writable folder"],
+        ),
+        (["-m", "+search=cpu_onnx", "hydra.sweeper.n_trials=0"], ["hydra.sweeper.n_trials=0"]),
+        (
+            ["hydra.callbacks.tracking.uri=http://127.0.0.1:9"],
+            ["hydra.callbacks.tracking.uri=http://127.0.0.1:9", "required=false"],
+        ),
+        (
+            ["hydra.callbacks.tracking.uri=sqlite:////proc/x/mlflow.db"],
+            ["hydra.callbacks.tracking.uri=sqlite:////proc/x/mlflow.db", "not a writable folder"],
+        ),
+    ],
+)
+def test_unusable_places_stop_before_the_run_even_as_root(tmp_path, args, needles):
+    """Probed by creating a file, not by os.access (true for root in /proc and /sys)."""
+    sweep = tmp_path / "sweep"
+    proc = _cli(*args, f"hydra.sweep.dir={sweep}", "backend=noop")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    _assert_one_line_error(proc, *needles)
+    assert not sweep.exists()
+
+
+def test_probe_removes_the_folders_it_made(tmp_path):
+    from bert_sweep.probe import why_not_writable
+
+    assert why_not_writable(tmp_path / "a" / "b") is None
+    assert list(tmp_path.iterdir()) == []
+    assert "not a writable folder" in why_not_writable(Path("/proc/x/y"))
+
+
+def test_help_lists_the_real_groups_and_options():
+    from bert_sweep.config import config_dir
+
+    proc = _cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "powered by Hydra" not in proc.stdout
+    assert "base_" not in proc.stdout  # schema nodes are not options
+    for group in ("model", "backend", "dataset", "scenario", "profile", "tracking"):
+        line = next(ln for ln in proc.stdout.splitlines() if ln.split()[:1] == [group])
+        options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+        assert line.split()[1:] == " | ".join(options).split(), line
 
 
 def test_unwritable_output_dir(run_cli, tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
+import os
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,17 +67,15 @@ def test_load_embedded_ignores_missing_and_half_written_builds(tmp_path):
 
 
 def test_stale_temp_folders_are_removed_unless_being_built(tmp_path):
-    import fcntl
-
     from bert_sweep.embedded.build import _remove_stale_builds
+    from bert_sweep.locks import file_lock
 
     parent = tmp_path / "embedded"
     ours, idle, busy = (parent / f".{k}.tmp-x" for k in ("aaaa", "bbbb", "cccc"))
     for folder in (ours, idle, busy):
         folder.mkdir(parents=True)
         (folder / "model.onnx").write_bytes(b"partial")
-    with open(parent / "cccc.lock", "a+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # another builder of spec cccc is at work
+    with file_lock(parent / "cccc.lock"):  # another builder of spec cccc is at work
         _remove_stale_builds(parent / "aaaa")
     assert not ours.exists() and not idle.exists()
     assert busy.exists()
@@ -99,6 +99,59 @@ def test_load_embedded_reports_a_damaged_build(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def _fake_build(cache: Path, record: tuple[str, ...] = ("md5", "sha256")) -> Path:
+    """A complete-looking build folder whose metadata records the model's checksums."""
+    folder = cache / "embedded" / EmbeddedSpec().key()
+    folder.mkdir(parents=True)
+    model = folder / "model.onnx"
+    model.write_bytes(os.urandom(3 << 20))
+    for name in ("dev.json", "train.json"):
+        (folder / name).write_text("{}")
+    data = model.read_bytes()
+    sums = {"md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}
+    meta = {"dev": {"f1": 90.0}, "model": {"bytes": len(data)}}
+    meta["model"] |= {k: sums[k] for k in record}
+    (folder / METADATA_FILE).write_text(json.dumps(meta))
+    return model
+
+
+@pytest.mark.parametrize("record", [("md5", "sha256"), ("md5",)])  # md5 only: older builds
+def test_an_edited_embedded_model_of_the_same_size_is_refused(tmp_path, record):
+    model = _fake_build(tmp_path, record)
+    assert load_embedded(tmp_path).model_path == model  # intact: accepted
+    before = model.stat()
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte mid-file: size and first/last MiB unchanged
+    model.write_bytes(bytes(data))
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(BertSweepError) as info:
+        load_embedded(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{model}: {record[-1]} ") and "differs from" in message
+    assert f"delete {model.parent} to rebuild" in message and "\n" not in message
+
+
+def test_export_prints_none_of_its_known_harmless_warnings(tmp_path):
+    from bert_sweep.assets.random_model import build_random_model
+    from bert_sweep.config.schema import ModelConfig
+
+    cfg = ModelConfig(
+        name="tiny",
+        source="random",
+        num_layers=1,
+        hidden_size=32,
+        num_heads=2,
+        intermediate_size=64,
+        accuracy_meaningful=False,
+        packageable=False,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # would show every warning, even DeprecationWarning
+        path = build_random_model(cfg, tmp_path, progress=False)
+    assert path.is_file()
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+
+
 # -- a tiny real build: the whole pipeline, end to end (slow) ---------------------------------
 
 
@@ -114,11 +167,13 @@ def test_tiny_build_end_to_end(tmp_path):
     assert meta["train"]["steps"] >= 1 and meta["dev"]["questions"] > 0
     assert 0.0 <= meta["dev"]["f1"] <= 100.0
     assert meta["parity"]["max_abs_diff"] < 1e-3
-    # A second call finds the cache and returns at once with the same files.
-    began = time.perf_counter()
+    # A second call finds the cache and returns the same files, untouched (not rebuilt).
+    before = assets.model_path.stat()
     again = build_embedded(tmp_path, spec, progress=False)
-    assert time.perf_counter() - began < 2.0
+    after = again.model_path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert again.metadata == meta and again.model_path == assets.model_path
+    assert meta["model"]["sha256"] == hashlib.sha256(assets.model_path.read_bytes()).hexdigest()
     assert load_embedded(tmp_path, spec).metadata == meta
     # Deterministic: a build of the same spec elsewhere gives byte-identical files.
     other = build_embedded(tmp_path / "again", spec, progress=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bert_sweep.report.record import RunRecord
 from bert_sweep.search.grid import collect_jobs
 from tests.conftest import ROOT, SHARED_DATA, requires_shared_data
 
@@ -38,14 +39,14 @@ def test_grid_with_unavailable_backend_finishes_with_a_table(tmp_path):
     ]  # fmt: skip
     assert [r["status"] for r in rows] == ["failed", "failed", "ok", "ok"]
     for job, row in enumerate(rows):
-        results = json.loads((sweep / str(job) / "results.json").read_text())
-        assert row["verdict"] == results["verdict"]["verdict"]
+        results = RunRecord.read(sweep / str(job))
+        assert row["verdict"] == results.verdict.verdict
         if row["status"] == "failed":  # tensorrt is not installable here (REFERENCE.md §4)
-            assert results["error_kind"] == "BackendUnavailableError"
-            assert "pypi.nvidia.com" in row["note"] == results["error"]
+            assert results.error_kind == "BackendUnavailableError"
+            assert "pypi.nvidia.com" in row["note"] == results.error
         else:
-            assert row["samples_per_second"] == results["performance"]["samples_per_second"] > 0
-            assert row["validity"] == results["performance"]["validity"]
+            assert row["samples_per_second"] == results.performance.samples_per_second > 0
+            assert row["validity"] == results.performance.validity
     with open(sweep / "summary.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 4
     table = (sweep / "summary.md").read_text()

@@ -354,7 +354,9 @@ def test_server_flush_releases_a_partly_filled_batch(tmp_path, features_path, ti
     outcome = run_test(spec, timeout_s=TIMEOUT_S)
     assert outcome.samples_issued == outcome.log["query_count"] >= 30
     assert outcome.sut_stats["max_batch"] == 12  # batches did fill while queries kept coming
-    assert outcome.wall_s < 0.4 + 2.5, outcome.wall_s  # not 4 s waiting for a 12th sample
+    # the last, partly filled batch went out on FlushQueries, not after 4 s waiting for a 12th
+    # sample (a count, not a wall-time bound: the outcome must not depend on the machine's speed)
+    assert outcome.sut_stats["timed_out_batches"] == 0, outcome.sut_stats
 
 
 def test_backend_error_fails_the_test_without_hanging(tmp_path, features_path, failing_model):

@@ -10,7 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bert_sweep.report.results import decide
+from bert_sweep.report.record import Accuracy, Performance, RunRecord
+from bert_sweep.report.verdict import decide
 from bert_sweep.search.outcome import outcome_from_exception, outcome_from_results
 from bert_sweep.search.study import (
     Heartbeat,
@@ -33,16 +34,17 @@ def _study(tmp_path: Path, name: str = "s"):
     return open_study(url, name, make_sampler("tpe", 0, 2), heartbeat_interval=1, grace_period=2)
 
 
-def _results(f1: float, reference: float, validity: str, target: float = 0.99) -> dict:
-    accuracy = {"f1": f1, "reference_f1": reference, "ratio": f1 / reference, "meaningful": True}
-    performance = {"samples_per_second": 100.0, "validity": validity, "invalid_reasons": []}
-    return {
-        "status": "ok",
-        "target": target,
-        "accuracy": accuracy,
-        "performance": performance,
-        "verdict": decide(accuracy, performance, target),
-    }
+def _results(f1: float, reference: float, validity: str, target: float = 0.99) -> RunRecord:
+    accuracy = Accuracy(f1=f1, n_samples=256, reference_f1=reference, ratio=f1 / reference)
+    performance = Performance(samples_per_second=100.0, validity=validity)
+    return RunRecord(
+        status="ok",
+        run_dir="run",
+        target=target,
+        accuracy=accuracy,
+        performance=performance,
+        verdict=decide(accuracy, performance, target, "synthetic"),
+    )
 
 
 def test_outcome_constraints_follow_the_verdict():
@@ -52,7 +54,7 @@ def test_outcome_constraints_follow_the_verdict():
     assert not low.feasible and low.constraints[0] > 0 and low.constraints[1] == 0
     invalid = outcome_from_results(_results(90.0, 90.5, "INVALID"))
     assert not invalid.feasible and invalid.constraints[0] <= 0 < invalid.constraints[1]
-    failed = outcome_from_results({"status": "failed", "error": "backend=trt: no tensorrt"})
+    failed = outcome_from_results(RunRecord.failure(None, "run", "X", "backend=trt: no tensorrt"))
     assert not failed.ok and failed.error == "backend=trt: no tensorrt"
     crash = outcome_from_exception(RuntimeError("out of\nmemory"))
     assert crash.error == "RuntimeError: out of memory"

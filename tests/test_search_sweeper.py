@@ -267,3 +267,16 @@ def test_two_workers_share_one_study(tmp_path, placeholder_model):
             hashes[t.user_attrs["config_hash"]] = t.number
         elif got[t.number] == "cached":
             assert not (sweep / str(t.number)).exists()
+
+
+def test_the_advertised_dashboard_comes_with_the_search_extra():
+    """The search summary prints `optuna-dashboard <storage>`: the extras must install it."""
+    import importlib.util
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for name in ("search", "dev"):
+        assert any(r.startswith("optuna-dashboard") for r in extras[name]), extras[name]
+    assert importlib.util.find_spec("optuna_dashboard") is not None

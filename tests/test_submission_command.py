@@ -13,12 +13,12 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from bert_sweep.errors import AssetError, ConfigError
+from bert_sweep.report.record import RunRecord
 from bert_sweep.submission import gate
 from bert_sweep.submission.candidates import from_mlflow, from_run_dir, from_sweep_dir
 from bert_sweep.submission.errors import SubmissionRefused
@@ -152,13 +152,14 @@ def test_refuses_seeds_of_another_version(noop_run, tmp_path):
 
 
 def _valid_copy_of(run_dir: Path, tmp_path: Path) -> Path:
-    """A VALID performance run of the same config: target_qps well above the noop rate, so
-    the one query outlasts the 1 s minimum duration."""
+    """A VALID performance run of the same config. The query is sized from the rate the warm-up
+    measures on this machine (target_qps left to it), with a 4x margin over that rate, so the one
+    query outlasts the 1 s minimum duration on any machine; a fixed target_qps would not."""
     from bert_sweep.pipeline import Pipeline
 
     cfg = config_from_dict(
-        json.loads((run_dir / "results.json").read_text())["config"],
-        ["scenario.target_qps=400000", "profile.accuracy=false"],
+        RunRecord.read(run_dir).config,
+        ["scenario.target_qps=null", "scenario.qps_factor=4", "profile.accuracy=false"],
     )
     out = tmp_path / "valid"
     Pipeline(cfg, out).run()
@@ -174,7 +175,9 @@ def test_refuses_accuracy_that_is_not_meaningful(noop_run):
 
 def test_refuses_reused_or_partial_accuracy(noop_run):
     run_dir, results = noop_run
-    real = results | {"accuracy": results["accuracy"] | {"meaningful": True}}
+    real = dataclasses.replace(
+        results, accuracy=dataclasses.replace(results.accuracy, meaningful=True)
+    )
     with pytest.raises(SubmissionRefused, match="not the whole dataset"):
         gate.check_accuracy_run(real, run_dir, "open", "bert-99")
     with pytest.raises(SubmissionRefused, match="accuracy was reused"):
@@ -185,14 +188,14 @@ def test_refuses_reused_or_partial_accuracy(noop_run):
 def test_candidate_from_run_dir(noop_run):
     run_dir, results = noop_run
     candidate = from_run_dir(run_dir)
-    assert candidate.config == results["config"] and candidate.run_dir == run_dir
-    assert candidate.samples_per_second == results["performance"]["samples_per_second"]
+    assert candidate.config == results.config and candidate.run_dir == run_dir
+    assert candidate.samples_per_second == results.performance.samples_per_second
     cfg = config_from_dict(candidate.config)
     assert cfg.backend.name == "noop" and cfg.scenario.target_qps == 1
 
 
 def test_candidate_from_failed_run_is_refused(tmp_path):
-    (tmp_path / "results.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
+    RunRecord.failure(None, tmp_path, "crash", "boom").write(tmp_path)
     with pytest.raises(ConfigError, match="did not finish \\(boom\\)"):
         from_run_dir(tmp_path)
 
@@ -204,7 +207,7 @@ def test_candidate_from_search_result(noop_run, tmp_path):
     candidate = from_sweep_dir(tmp_path)
     assert candidate.overrides == ["backend=noop", "batch=16", "dataset=squad"]
     assert "(trial 7)" in candidate.source and candidate.run_dir == run_dir
-    assert candidate.samples_per_second == results["performance"]["samples_per_second"]
+    assert candidate.samples_per_second == results.performance.samples_per_second
     cfg = config_from_overrides(candidate.overrides, tmp_path)
     assert cfg.backend.batch_size == 16 and cfg.dataset.name == "squad"
     with pytest.raises(AssetError, match=r"no best_overrides\.yaml"):
@@ -261,13 +264,23 @@ def test_format_duration():
 
 
 def test_progress_prints_elapsed_and_time_left_while_a_stage_runs():
+    """The stage ends only once the reporter has sampled 25 % and then 50 %: events, not sleeps,
+    so a slow or busy machine cannot miss a progress line."""
     stream = io.StringIO()
     progress = Progress({"accuracy run": 2.0, "performance run": 600.0}, 0.05, stream)
-    done = threading.Event()
-    with progress.stage("accuracy run", fraction=lambda: 0.5 if done.is_set() else 0.25):
-        time.sleep(0.2)
+    done, quarter, half = threading.Event(), threading.Event(), threading.Event()
+
+    def fraction() -> float:
+        if done.is_set():
+            half.set()  # the reporter prints this line before the stage's exit joins it
+            return 0.5
+        quarter.set()
+        return 0.25
+
+    with progress.stage("accuracy run", fraction=fraction):
+        assert quarter.wait(60)
         done.set()
-        time.sleep(0.12)
+        assert half.wait(60)
     text = stream.getvalue()
     assert "accuracy run: starting (estimate 2s; about 10m02s left in all)" in text
     assert "(25% of samples)" in text and "(50% of samples)" in text
@@ -315,7 +328,7 @@ def tiny_model_run(tmp_path_factory) -> tuple[Path, dict]:
 
 def test_rerun_false_refuses_a_run_not_made_under_the_submission_profile(tiny_model_run, tmp_path):
     run_dir, results = tiny_model_run
-    assert results["accuracy"]["meaningful"]  # a model that computes: the early gate lets it by
+    assert results.accuracy.meaningful  # a model that computes: the early gate lets it by
     done = submit_cli(
         f"candidate.run_dir={run_dir}", "rerun=false", f"output_dir={tmp_path / 'out'}"
     )
@@ -344,7 +357,7 @@ def test_candidate_from_the_search_stage_record(noop_run, tmp_path):
     record = {
         "study": "cpu_onnx",
         "trial": 3,
-        "samples_per_second": results["performance"]["samples_per_second"],
+        "samples_per_second": results.performance.samples_per_second,
         "overrides": ["backend=noop", "batch=8", "dataset=squad"],
         "run_dir": str(run_dir),
     }

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from bert_sweep.harness.mllog import parse_detail_log
+from bert_sweep.report.record import RunRecord
 from bert_sweep.submission import gate
 from bert_sweep.submission.errors import SubmissionRefused
 from bert_sweep.submission.tarball import tarball_files
@@ -160,7 +161,7 @@ def check_submission(out: Path, stdout: str, system: str, submitter: str) -> Non
 
     # the same accuracy run could not go to the closed division: F1 below 99% of 90.874
     acc_run = Path(record["accuracy_run"])
-    results = json.loads((acc_run / "results.json").read_text())
+    results = RunRecord.read(acc_run)
     gate.check_accuracy_run(results, acc_run, "open", "bert-99")
     with pytest.raises(SubmissionRefused, match=r"below the bert-99 target 89\.965"):
         gate.check_accuracy_run(results, acc_run, "closed", "bert-99")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bert_sweep.harness.mllog import parse_detail_log
+from bert_sweep.report.record import RunRecord
 from bert_sweep.submission import rules
 from bert_sweep.submission.describe import default_measurements
 from bert_sweep.submission.summary import summary_rows, write_summary
@@ -40,7 +41,7 @@ V61 = VERSIONS["v6.1"]
 SUBMITTER, SYSTEM = "TestOrg", "test_box"
 
 
-def _run(tmp_path_factory, name: str, overrides: list[str]) -> tuple[Path, dict]:
+def _run(tmp_path_factory, name: str, overrides: list[str]) -> tuple[Path, RunRecord]:
     """A real bert_sweep run (noop backend, real loadgen) in a fresh folder."""
     from bert_sweep.pipeline import Pipeline
     from bert_sweep.submission.run_config import config_from_overrides
@@ -68,8 +69,14 @@ def _run(tmp_path_factory, name: str, overrides: list[str]) -> tuple[Path, dict]
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     """Whole dataset, 1 s performance run: VALID, 10,833 samples, but far below 600 s."""
-    # target_qps well above the noop rate (not a warm-up estimate): the one query outlasts 1 s
-    overrides = ["profile=quick", "profile.max_samples=null", "scenario.target_qps=400000"]
+    # the query is sized from the warm-up's rate on this machine with a 4x margin: it outlasts
+    # 1 s on any machine (a fixed target_qps ends early on a machine faster than it)
+    overrides = [
+        "profile=quick",
+        "profile.max_samples=null",
+        "scenario.target_qps=null",
+        "scenario.qps_factor=4",
+    ]
     return _run(tmp_path_factory, "full", overrides)
 
 
@@ -79,8 +86,8 @@ def invalid_run(tmp_path_factory):
     return _run(tmp_path_factory, "invalid", ["profile=quick", "scenario.target_qps=1"])
 
 
-def _spec(run_dir: Path, results: dict, version=V61, division="open", **extra) -> TreeSpec:
-    acc = results["accuracy"]
+def _spec(run_dir: Path, results: RunRecord, version=V61, division="open", **extra) -> TreeSpec:
+    acc = results.accuracy
     desc = describe_system(
         results,
         division=division,
@@ -99,10 +106,10 @@ def _spec(run_dir: Path, results: dict, version=V61, division="open", **extra) -
         scenario="Offline",
         accuracy_dir=run_dir / "accuracy",
         performance_dir=run_dir / "performance",
-        exact_match=acc["exact_match"],
-        f1=acc["f1"],
+        exact_match=acc.exact_match,
+        f1=acc.f1,
         system_json=desc,
-        measurements=default_measurements(results["config"]),
+        measurements=default_measurements(results.config),
         results_readme="# result\n",
         code_readme="# code\n",
     )
@@ -163,10 +170,10 @@ def test_accuracy_log_truncated_and_hashed_like_the_official_tool(full_run, tree
     first, second = text.splitlines()
     assert second == f"hash={hashlib.sha256(full).hexdigest()}" == f"hash={tree.accuracy_hash}"
     match = re.match(F1_PATTERN, first)
-    assert match and float(match.group(1)) == pytest.approx(results["accuracy"]["f1"], abs=1e-6)
+    assert match and float(match.group(1)) == pytest.approx(results.accuracy.f1, abs=1e-6)
     assert json.loads(first) == {
-        "exact_match": pytest.approx(results["accuracy"]["exact_match"], abs=1e-6),
-        "f1": pytest.approx(results["accuracy"]["f1"], abs=1e-6),
+        "exact_match": pytest.approx(results.accuracy.exact_match, abs=1e-6),
+        "f1": pytest.approx(results.accuracy.f1, abs=1e-6),
     }
 
 
@@ -339,7 +346,7 @@ def test_summary_has_the_final_report_columns(full_run, tree, tmp_path):
     run_dir, results = full_run
     report = validate_tree(tree.root, V61)
     desc = json.loads((tree.root / f"open/{SUBMITTER}/systems/{SYSTEM}.json").read_text())
-    rows = summary_rows(report, V61, {SYSTEM: desc}, default_measurements(results["config"]))
+    rows = summary_rows(report, V61, {SYSTEM: desc}, default_measurements(results.config))
     csv_path, json_path = write_summary(rows, V61.csv_columns, tmp_path, SUBMITTER)
     assert csv_path.name == f"{SUBMITTER}_summary.csv"
     header = csv_path.read_text().splitlines()[0].split(",")
@@ -385,10 +392,10 @@ def test_test01_performance_verification(full_run, invalid_run):
 def test_test01_subset_accuracy_delta(full_run, invalid_run):
     from bert_sweep.submission.tree import accuracy_text
 
-    full, short = full_run[1]["accuracy"], invalid_run[1]["accuracy"]
-    text_full = accuracy_text(full["exact_match"], full["f1"], "0" * 64)
-    text_short = accuracy_text(short["exact_match"], short["f1"], "0" * 64)
+    full, short = full_run[1].accuracy, invalid_run[1].accuracy
+    text_full = accuracy_text(full.exact_match, full.f1, "0" * 64)
+    text_short = accuracy_text(short.exact_match, short.f1, "0" * 64)
     assert rules.test01_accuracy_delta(text_full, text_full, "t", "bert-99") == []
-    delta = abs(1 - full["f1"] / short["f1"]) * 100
+    delta = abs(1 - full.f1 / short.f1) * 100
     found = rules.test01_accuracy_delta(text_full, text_short, "t", "bert-99")
     assert (found != []) == (delta > 1.0)

@@ -143,6 +143,7 @@ def test_flatten_keeps_lists_whole_and_clips_long_values():
 
 
 def test_failed_results_map_to_failed_status_with_reason():
+    from bert_sweep.report.record import Accuracy, Performance, RunRecord, Verdict
     from bert_sweep.tracking.record import (
         FAILED,
         failure_note,
@@ -151,14 +152,20 @@ def test_failed_results_map_to_failed_status_with_reason():
         tags_from_results,
     )
 
-    failed = {"status": "failed", "error": "batch=0: expected an integer >= 1", "backend": "noop"}
+    cfg = {"backend": {"name": "noop"}}
+    failed = RunRecord.failure(cfg, "run", "ConfigError", "batch=0: expected an integer >= 1")
     assert run_status(failed) == FAILED and run_status(None) == FAILED
     tags = tags_from_results(failed)
-    assert tags["error"] == failed["error"] and tags["status"] == "failed"
-    assert failed["error"] in failure_note(failed)
+    assert tags["error"] == failed.error and tags["status"] == "failed"
+    assert tags["backend"] == "noop" and failed.error in failure_note(failed)
     assert metrics_from_results(failed) == {}  # nothing measured, nothing invented
-    assert "latency_p50_ms" not in metrics_from_results({"performance": {"latency_ns": {}}})
-    nan = metrics_from_results({"accuracy": {"f1": float("nan"), "exact_match": 1.0}})
+    # the callback's own record of a job that left none
+    bare = {"status": "failed", "error": "no results.json written", "error_kind": "crash"}
+    assert run_status(bare) == FAILED and "no results.json" in failure_note(bare)
+    ok = RunRecord(status="ok", run_dir="run", verdict=Verdict("FAIL"), performance=Performance())
+    assert "latency_p50_ms" not in metrics_from_results(ok)
+    ok.accuracy = Accuracy(f1=float("nan"), exact_match=1.0)
+    nan = metrics_from_results(ok)
     assert "f1" not in nan and nan["exact_match"] == 1.0
 
 
@@ -406,13 +413,13 @@ def test_concurrent_sweep_processes_share_one_parent_and_all_land(tmp_path, plac
 N_WRITERS, RUNS_PER_WRITER = 4, 8
 
 
-def _writer(uri: str, lock_dir: str, worker: int) -> list[str]:
+def _writer(uri: str, worker: int) -> list[str]:
     """One process logging runs as a job does: create, params, metrics+tags, artifact, finish."""
     from bert_sweep.tracking.settings import TrackingSettings
     from bert_sweep.tracking.store import TrackingStore
 
     store = TrackingStore(TrackingSettings(uri=uri))
-    experiment_id = store.experiment_id("stress", Path(lock_dir))
+    experiment_id = store.experiment_id("stress")
     ids = []
     for i in range(RUNS_PER_WRITER):
         params = {f"p{k}": str(k * worker) for k in range(60)}
@@ -431,9 +438,9 @@ def test_concurrent_writers_on_one_sqlite_store_all_land(tmp_path):
     from bert_sweep.tracking.store import TrackingStore
 
     uri = store_uri(tmp_path / "store")
-    TrackingStore(TrackingSettings(uri=uri)).ensure_created(tmp_path)  # once, before the jobs
+    TrackingStore(TrackingSettings(uri=uri)).ensure_created()  # once, before the jobs
     with ProcessPoolExecutor(N_WRITERS, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_writer, uri, str(tmp_path), w) for w in range(N_WRITERS)]
+        futures = [pool.submit(_writer, uri, w) for w in range(N_WRITERS)]
         ids = [run_id for f in futures for run_id in f.result(timeout=600)]
     runs = {r.info.run_id: r for r in all_runs(uri, "stress")}
     assert len(ids) == len(runs) == N_WRITERS * RUNS_PER_WRITER

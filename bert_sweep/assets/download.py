@@ -1,26 +1,27 @@
 """Get an official file into the cache: cache hit, else a local mirror folder, else the URL.
 
-Every file is verified by md5. Hashing a 1.3 GB model on every run would cost seconds, so a
-verified file gets a sidecar `<name>.md5` holding its md5, size and mtime: while size and mtime
-are unchanged the file counts as verified. Copies and downloads land under temporary names in the
-cache folder and are renamed into place only once verified, so an interrupted run never leaves a
-half-written file under the real name. Downloads resume from `<name>.part` with an HTTP Range
-request, because the model files are large and Zenodo connections do drop.
+Every file is verified by md5. Hashing a 1.3 GB model on every run would cost seconds, so the
+hashes of a verified file are remembered by assets.digest (keyed by the file's stamp, ctime
+included: an edit is seen even when size and mtime are put back). Mirror copies land under a
+temporary name (bert_sweep.atomic) and are renamed into place only once verified, so an
+interrupted run never leaves a half-written file under the real name. Downloads keep their own
+stable temporary name, `<name>.part`, because a fixed name is what lets the next attempt resume it
+with an HTTP Range request (the model files are large and Zenodo connections do drop); it is
+renamed into place only once its md5 matches.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from bert_sweep.assets.catalog import RemoteFile
+from bert_sweep.assets.digest import digest_dir, file_hashes, hash_file, remember
+from bert_sweep.atomic import atomic_open
 from bert_sweep.errors import AssetError
 
 _CHUNK = 1 << 20
@@ -28,59 +29,9 @@ _TIMEOUT_S = 30.0
 _RETRIES = 3  # extra attempts, only after an attempt that received some bytes
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# -- verification sidecar --------------------------------------------------------------------
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".md5")
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-def _write_sidecar(path: Path, md5: str) -> None:
-    size, mtime = _stamp(path)
-    _atomic_write_text(_sidecar(path), f"{md5} {size} {mtime}\n")
-
-
-def _sidecar_md5(path: Path) -> str | None:
-    """The md5 remembered for `path` if the file is unchanged since it was recorded."""
-    try:
-        md5, size, mtime = _sidecar(path).read_text(encoding="ascii").split()
-        return md5 if (int(size), int(mtime)) == _stamp(path) else None
-    except (OSError, ValueError):
-        return None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def verified_md5(path: Path) -> str:
-    """md5 of `path`, from its sidecar when the file is unchanged, else hashed (and recorded)."""
-    known = _sidecar_md5(path)
-    if known is not None:
-        return known
-    md5 = md5_of(path)
-    # A read-only folder just means hashing again next time.
-    with contextlib.suppress(OSError):
-        _write_sidecar(path, md5)
-    return md5
+def verified_md5(path: Path, digests: Path | None) -> str:
+    """md5 of `path`, remembered in `digests` while the file is unchanged, else hashed."""
+    return file_hashes(path, digests)["md5"]
 
 
 def _mismatch(what: str, path: Path, remote: RemoteFile, actual: str) -> AssetError:
@@ -101,26 +52,20 @@ def _mirror_dir(mirror: str | Path) -> Path:
     return Path(text).expanduser()
 
 
-def _copy_verified(src: Path, dest: Path, remote: RemoteFile) -> None:
+def _copy_verified(src: Path, dest: Path, remote: RemoteFile, digests: Path | None) -> None:
     """Copy src to dest through a temp file in dest's folder, hashing on the way."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        digest = hashlib.md5()
-        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while block := fin.read(_CHUNK):
-                digest.update(block)
-                fout.write(block)
-        if digest.hexdigest() != remote.md5:
-            raise _mismatch("mirror file", src, remote, digest.hexdigest())
-        shutil.copystat(src, tmp)
-        os.replace(tmp, dest)
-        _write_sidecar(dest, remote.md5)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with open(src, "rb") as fin, atomic_open(dest, "wb") as fout:
+        while block := fin.read(_CHUNK):
+            md5.update(block)
+            sha.update(block)
+            fout.write(block)
+        if md5.hexdigest() != remote.md5:
+            raise _mismatch("mirror file", src, remote, md5.hexdigest())
+    remember(dest, {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}, digests)
 
 
-def _find_in_mirror(folder: Path, remote: RemoteFile) -> Path | None:
+def _find_in_mirror(folder: Path, remote: RemoteFile, digests: Path | None) -> Path | None:
     """`<folder>/<name>`, else a regular file of the expected size and md5 (any name)."""
     named = folder / remote.name
     if named.is_file():
@@ -131,7 +76,7 @@ def _find_in_mirror(folder: Path, remote: RemoteFile) -> Path | None:
         if (
             candidate.is_file()
             and candidate.stat().st_size == remote.size
-            and md5_of(candidate) == remote.md5
+            and verified_md5(candidate, digests) == remote.md5
         ):
             return candidate
     return None
@@ -179,7 +124,9 @@ def _download_once(remote: RemoteFile, part: Path, progress: bool, timeout: floa
     return received
 
 
-def _download(remote: RemoteFile, dest: Path, progress: bool, timeout: float) -> None:
+def _download(
+    remote: RemoteFile, dest: Path, progress: bool, timeout: float, digests: Path | None
+) -> None:
     part = dest.with_name(dest.name + ".part")
     for attempt in range(_RETRIES + 1):
         before = part.stat().st_size if part.exists() else 0
@@ -191,15 +138,15 @@ def _download(remote: RemoteFile, dest: Path, progress: bool, timeout: float) ->
             progressed = part.exists() and part.stat().st_size > before
             if attempt == _RETRIES or not progressed or isinstance(exc, urllib.error.HTTPError):
                 raise
-    actual = md5_of(part)
-    if actual != remote.md5:
+    hashes = hash_file(part)
+    if hashes["md5"] != remote.md5:
         part.unlink()
         raise AssetError(
-            f"{remote.name}: download of {remote.url} has md5 {actual}, expected {remote.md5} "
-            "(deleted; try again)"
+            f"{remote.name}: download of {remote.url} has md5 {hashes['md5']}, expected "
+            f"{remote.md5} (deleted; try again)"
         )
     os.replace(part, dest)
-    _write_sidecar(dest, remote.md5)
+    remember(dest, hashes, digests)  # after the rename: it changes the file's ctime
 
 
 def _reason(exc: BaseException) -> str:
@@ -217,17 +164,20 @@ def fetch(
     offline: bool = False,
     progress: bool = True,
     timeout: float = _TIMEOUT_S,
+    digests: Path | None = None,
 ) -> Path:
     """Path of a verified `<cache_dir>/<name>`: from the cache, a mirror folder, or the URL.
 
     `mirror` is a local folder (or file:// URL) holding the file under its own name or any other
     name (matched by size and md5). `offline=True` never touches the network. Failure raises one
-    AssetError line saying where we looked and where to place the file by hand.
+    AssetError line saying where we looked and where to place the file by hand. `digests` is
+    where verified hashes are remembered (default `<cache_dir>/digests`).
     """
     cache_dir = Path(cache_dir).expanduser()
+    digests = digest_dir(cache_dir) if digests is None else Path(digests)
     dest = cache_dir / remote.name
     if dest.is_file():
-        actual = verified_md5(dest)
+        actual = verified_md5(dest, digests)
         if actual != remote.md5:
             raise _mismatch("cached file", dest, remote, actual)
         return dest
@@ -240,9 +190,9 @@ def fetch(
         mirror_note = "no mirror given"
     else:
         folder = _mirror_dir(mirror)
-        source = _find_in_mirror(folder, remote) if folder.is_dir() else None
+        source = _find_in_mirror(folder, remote, digests) if folder.is_dir() else None
         if source is not None:
-            _copy_verified(source, dest, remote)
+            _copy_verified(source, dest, remote, digests)
             return dest
         mirror_note = f"not in mirror {folder}" + ("" if folder.is_dir() else " (no such folder)")
 
@@ -250,7 +200,7 @@ def fetch(
         download_note = f"download of {remote.url} skipped (offline)"
     else:
         try:
-            _download(remote, dest, progress, timeout)
+            _download(remote, dest, progress, timeout, digests)
             return dest
         except AssetError:
             raise

@@ -1,15 +1,20 @@
-"""onnxruntime backend: session options, providers, and int8 by dynamic quantization."""
+"""onnxruntime backend: session options, providers, and int8 by dynamic quantization.
+
+A quantized model is cached under `<cache_dir>/prepared/`, keyed by the source model's full sha256
+and every option that changes the quantized file (the quantizer's settings and version), so a
+different model of the same name and size never gets another model's int8 file.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bert_sweep.assets.digest import digest_dir, sha256_file
+from bert_sweep.atomic import atomic_path, write_json_atomic
 from bert_sweep.backends.base import Backend, BackendInfo, Batch
 from bert_sweep.errors import AssetError, BackendUnavailableError, field_error
 
@@ -27,7 +32,7 @@ PRECISIONS = ("fp32", "int8")
 EXECUTION_MODES = ("sequential", "parallel")
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 # Bump when the prepared-model recipe changes so cached files are rebuilt.
-PREPARE_FORMAT = 1
+PREPARE_FORMAT = 2
 
 
 def _resolve_names(available: list[str], aliases: dict, kind: str, path: Path) -> dict[str, str]:
@@ -64,17 +69,6 @@ def check_signature(model_path: Path) -> tuple[dict[str, str], dict[str, str]]:
         _resolve_names(inputs, INPUT_ALIASES, "inputs", model_path),
         _resolve_names(outputs, OUTPUT_ALIASES, "outputs", model_path),
     )
-
-
-def _file_digest(path: Path) -> str:
-    """Cheap identity of a model file: size + mtime + first/last MiB (models can be 1.3 GB)."""
-    st = path.stat()
-    digest = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    with open(path, "rb") as fh:
-        digest.update(fh.read(1 << 20))
-        fh.seek(max(0, st.st_size - (1 << 20)))
-        digest.update(fh.read(1 << 20))
-    return digest.hexdigest()
 
 
 class OnnxBackend(Backend):
@@ -127,29 +121,33 @@ class OnnxBackend(Backend):
             key |= {"per_channel": self.quant_per_channel, "reduce_range": self.quant_reduce_range}
         return key
 
+    def prepare_recipe(self, model_path: Path, cache_dir: Path) -> dict:
+        """Everything the prepared file depends on: the source's content and each option."""
+        import onnxruntime
+
+        return {
+            "format": PREPARE_FORMAT,
+            "model_sha256": sha256_file(model_path, digest_dir(cache_dir)),
+            "ort": onnxruntime.__version__,
+            "weight_type": "QInt8",
+            "per_channel": self.quant_per_channel,
+            "reduce_range": self.quant_reduce_range,
+            **self.numerics_key(),
+        }
+
     def prepare(self, model_path: Path, cache_dir: Path) -> Path:
         model_path = Path(model_path)
         check_signature(model_path)
         if self.precision == "fp32":
             return model_path
-        import onnxruntime
-
-        recipe = {
-            "format": PREPARE_FORMAT,
-            "model": _file_digest(model_path),
-            "ort": onnxruntime.__version__,
-            **self.numerics_key(),
-        }
+        recipe = self.prepare_recipe(model_path, cache_dir)
         key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
         out = Path(cache_dir) / "prepared" / f"{model_path.stem}-{self.precision}-{key}.onnx"
         if out.is_file():
             return out
-        out.parent.mkdir(parents=True, exist_ok=True)
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp.onnx")
-        os.close(fd)
-        try:
+        with atomic_path(out, suffix=".onnx") as tmp:
             quantize_dynamic(
                 model_path,
                 tmp,
@@ -157,11 +155,7 @@ class OnnxBackend(Backend):
                 per_channel=self.quant_per_channel,
                 reduce_range=self.quant_reduce_range,
             )
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        out.with_suffix(".json").write_text(json.dumps(recipe, indent=2))
+        write_json_atomic(out.with_suffix(".json"), recipe)
         return out
 
     # -- loadgen process ---------------------------------------------------------------------

@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bert_sweep.assets.digest import digest_dir, sha256_file
+from bert_sweep.atomic import write_bytes_atomic, write_json_atomic
 from bert_sweep.backends.base import Backend, BackendInfo, Batch
 from bert_sweep.backends.onnx import INPUT_ALIASES, OUTPUT_ALIASES
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError, field_error
 
 PRECISIONS = ("fp32", "fp16", "int8")
 INSTALL_HINT = "pip install 'tensorrt>=10' --extra-index-url https://pypi.nvidia.com"
-PREPARE_FORMAT = 1  # bump when the engine recipe changes
+PREPARE_FORMAT = 2  # bump when the engine recipe changes
 
 
 def import_tensorrt():
@@ -74,29 +74,25 @@ def _seq_length(model_path: Path, default: int) -> int | None:
     return dim[1].dim_value if len(dim) > 1 and dim[1].dim_value > 0 else None
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def to_fp16_onnx(model_path: Path, cache_dir: Path) -> Path:
-    """float16 copy of an fp32 ONNX model (inputs/outputs unchanged), cached by content key."""
+    """float16 copy of an fp32 ONNX model (inputs/outputs unchanged), cached by the source's
+    full sha256 and the converter's version and options."""
     import onnx
+    import onnxruntime
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    st = Path(model_path).stat()
-    key = hashlib.sha256(f"{model_path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    recipe = {
+        "format": PREPARE_FORMAT,
+        "model_sha256": sha256_file(model_path, digest_dir(cache_dir)),
+        "ort": onnxruntime.__version__,
+        "convert": "float16",
+        "keep_io_types": True,
+    }
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     out = Path(cache_dir) / "prepared" / f"{Path(model_path).stem}-fp16-{key}.onnx"
     if not out.is_file():
         model = convert_float_to_float16(onnx.load(str(model_path)), keep_io_types=True)
-        _atomic_bytes(out, model.SerializeToString())
+        write_bytes_atomic(out, model.SerializeToString())
     return out
 
 
@@ -155,7 +151,7 @@ class TrtBackend(Backend):
         source = to_fp16_onnx(model_path, cache_dir) if self.precision == "fp16" else model_path
         recipe = {
             "format": PREPARE_FORMAT,
-            "model": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "model_sha256": sha256_file(source, digest_dir(cache_dir)),
             "trt": trt.__version__,
             "gpu": torch.cuda.get_device_name(device),
             "precision": self.precision,
@@ -167,8 +163,8 @@ class TrtBackend(Backend):
         key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
         out = Path(cache_dir) / "prepared" / f"{model_path.stem}-trt-{self.precision}-{key}.plan"
         if not out.is_file():
-            _atomic_bytes(out, self._build(trt, source, device))
-            out.with_suffix(".json").write_text(json.dumps(recipe, indent=2))
+            write_bytes_atomic(out, self._build(trt, source, device))
+            write_json_atomic(out.with_suffix(".json"), recipe)
         return out
 
     def _build(self, trt, source: Path, device) -> bytes:

@@ -253,7 +253,6 @@ class RunConfig:
     threads: int = 0
     precision: str = "fp32"
     target: float = 0.99  # accuracy target as a fraction of the fp32 reference (bert-99)
-    seed: int = 0
     reuse_accuracy: bool = True  # reuse accuracy measured with the same numerics (cache)
     extras: dict[str, Any] = field(default_factory=dict)  # free-form notes recorded in results
 

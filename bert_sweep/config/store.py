@@ -21,7 +21,30 @@ ENTRIES: list[tuple[str | None, str, type]] = [
 ]
 
 
+# Groups of conf/ that are Hydra's (hydra/) or selected with `+group=` (added, not replaced).
+_HIDDEN_GROUPS = ("hydra",)
+_ADDED_GROUPS = ("search",)
+
+
+def groups_help() -> str:
+    """`group: option, option, ...` for every conf/ group (--help, conf/hydra/help/): the YAML
+    options only, not the schema nodes registered above, which are not choices."""
+    from bert_sweep.config import config_dir
+
+    lines = []
+    for folder in sorted(p for p in config_dir().iterdir() if p.is_dir()):
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        if folder.name in _HIDDEN_GROUPS or not options:
+            continue
+        name = f"+{folder.name}" if folder.name in _ADDED_GROUPS else folder.name
+        lines.append(f"  {name:<10} {' | '.join(options)}")
+    return "\n".join(lines)
+
+
 def register_configs() -> None:
+    from omegaconf import OmegaConf
+
     store = ConfigStore.instance()
     for group, name, node in ENTRIES:
         store.store(group=group, name=name, node=node)
+    OmegaConf.register_new_resolver("bert_sweep_groups", groups_help, replace=True)

@@ -6,6 +6,12 @@ different spec must never reuse another's files. Each spec gets
 that is renamed into place at the very end, under an exclusive file lock, so a killed build
 leaves nothing that looks complete and two processes never build the same spec at once.
 
+Every load checks the model against the sha256 recorded at build time (the hash is remembered per
+file version by assets.digest, so this costs nothing after the first run). A mismatch means the
+cached file was edited or damaged (a tool that rewrites ONNX files in place does it): that is a
+one-line error naming the file, not a silent rebuild, because a rebuild takes minutes and would
+hide whatever changed the file, and other jobs of a sweep may be reading that folder right now.
+
 The model's reference F1 (what accuracy targets are relative to) is the fp32 ONNX model's F1 on
 the synthetic dev split, computed with the project's own featurization, post-processing and
 SQuAD metrics, the same path every accuracy run uses.
@@ -17,7 +23,6 @@ metadata.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -30,8 +35,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from bert_sweep.assets.digest import digest_dir, file_hashes, hash_file
 from bert_sweep.atomic import write_json_atomic
 from bert_sweep.errors import AssetError, BertSweepError, field_error
+from bert_sweep.locks import file_lock
 
 # Bump when the files or the way they are made change, so old caches are not reused.
 FORMAT_VERSION = 1
@@ -117,7 +124,7 @@ def _spec_folder(cache_dir: Path, spec: EmbeddedSpec) -> Path:
     return Path(cache_dir) / "embedded" / spec.key()
 
 
-def _assets(folder: Path) -> EmbeddedAssets:
+def _assets(folder: Path, cache_dir: Path) -> EmbeddedAssets:
     meta_path = folder / METADATA_FILE
     try:
         metadata = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -137,13 +144,27 @@ def _assets(folder: Path) -> EmbeddedAssets:
             raise AssetError(
                 f"{path}: missing from the embedded build (delete {folder} to rebuild)"
             )
-    expected = metadata.get("model", {}).get("bytes")
-    if expected is not None and assets.model_path.stat().st_size != expected:
-        raise AssetError(
-            f"{assets.model_path}: {assets.model_path.stat().st_size} bytes, metadata says "
-            f"{expected} (delete {folder} to rebuild)"
-        )
+    _verify_model(assets, digest_dir(cache_dir))
     return assets
+
+
+def _verify_model(assets: EmbeddedAssets, store: Path) -> None:
+    """The model file must be the one built: its sha256 as recorded (md5 for builds made before
+    sha256 was recorded), else a one-line error naming it."""
+    recorded = assets.metadata.get("model", {})
+    algorithm = "sha256" if "sha256" in recorded else "md5"
+    expected = recorded.get(algorithm)
+    if expected is None:
+        raise AssetError(
+            f"{assets.metadata_path}: records no checksum of {MODEL_FILE} "
+            f"(delete {assets.folder} to rebuild)"
+        )
+    actual = file_hashes(assets.model_path, store)[algorithm]
+    if actual != expected:
+        raise AssetError(
+            f"{assets.model_path}: {algorithm} {actual} differs from {expected} recorded when it "
+            f"was built (the file was edited or damaged; delete {assets.folder} to rebuild)"
+        )
 
 
 def load_embedded(cache_dir: Path, spec: EmbeddedSpec = EmbeddedSpec()) -> EmbeddedAssets | None:
@@ -151,26 +172,22 @@ def load_embedded(cache_dir: Path, spec: EmbeddedSpec = EmbeddedSpec()) -> Embed
     folder = _spec_folder(cache_dir, spec)
     if not (folder / METADATA_FILE).is_file():
         return None
-    return _assets(folder)
+    return _assets(folder, cache_dir)
 
 
 @contextmanager
 def _exclusive(lock_path: Path):
-    """Hold an exclusive fcntl lock; a second builder blocks here until the first is done."""
+    """Hold the spec's build lock; a second builder blocks here until the first is done."""
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock_path, "a+")  # noqa: SIM115 - closed by the with block below
+        lock_path.touch(exist_ok=True)
     except OSError as exc:
         raise AssetError(
             f"{lock_path.parent}: cannot create the embedded cache folder ({exc.strerror}); "
             "expected a writable cache_dir"
         ) from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(lock_path):
+        yield
 
 
 def build_embedded(
@@ -201,7 +218,7 @@ def build_embedded(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    return _assets(folder)
+    return _assets(folder, cache_dir)
 
 
 def _remove_stale_builds(folder: Path) -> None:
@@ -214,15 +231,9 @@ def _remove_stale_builds(folder: Path) -> None:
         if key == folder.name:
             shutil.rmtree(stale, ignore_errors=True)
             continue
-        with open(folder.parent / f"{key}.lock", "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # being built right now
-            try:
+        with file_lock(folder.parent / f"{key}.lock", blocking=False) as held:
+            if held:  # else being built right now
                 shutil.rmtree(stale, ignore_errors=True)
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -322,6 +333,7 @@ def _build_steps(out: Path, spec: EmbeddedSpec, progress: bool) -> None:
     dev_score, parity = _evaluate_fresh(out, dev_examples, dev_features, tokenizer, spec.threads)
     t = lap("evaluate_s", t)
 
+    model_hashes = hash_file(out / MODEL_FILE)
     metadata = {
         "format_version": FORMAT_VERSION,
         "spec": asdict(spec),
@@ -346,7 +358,8 @@ def _build_steps(out: Path, spec: EmbeddedSpec, progress: bool) -> None:
         "parity": parity,
         "model": {
             "file": MODEL_FILE,
-            "md5": md5sum(out / MODEL_FILE),
+            "md5": model_hashes["md5"],
+            "sha256": model_hashes["sha256"],
             "bytes": (out / MODEL_FILE).stat().st_size,
             "base": f"all-MiniLM-L6-v2 from {base_model_dir().parent.name} {base_model_version()}",
             **signature,

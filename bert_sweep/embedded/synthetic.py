@@ -20,12 +20,14 @@ SQuAD readers ignore. Contexts are 60-200 words; every tenth article also gets o
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from random import Random
 
@@ -41,129 +43,41 @@ LONG_EVERY = 10  # article index % LONG_EVERY == LONG_EVERY - 1 gets one long pa
 LONG_QUESTIONS = 8  # questions asked about a long paragraph
 
 
-def _words(text: str) -> list[str]:
-    """A word list written as running text (keeps the tables compact)."""
-    return text.split()
+# -- word pools and template tables: package data (bert_sweep/embedded/data/) -----------------
+# Kept out of the code so the generator reads as logic; any edit to them changes the generated
+# text, so bump GENERATOR_VERSION with it.
+_DATA = files("bert_sweep.embedded") / "data"
 
 
-def _phrases(text: str) -> list[str]:
-    """A phrase list written as comma-separated text."""
-    return [p.strip() for p in text.split(",")]
+def _template(name: str) -> str:
+    """One domain's template table, data/<name>.txt (format described above `_PERSON_TEXT`)."""
+    return (_DATA / f"{name}.txt").read_text(encoding="utf-8")
 
 
-# -- atomic name material (split between train and dev by hash) -----------------------------
-_FIRST_NAMES = _words(
-    """
-Aaron Abigail Adele Adrian Agnes Aiden Alba Albert Alec Alice Alma Amara Amir Anders Andrea Anika
-Anton Arlo Arne Astrid Aurora Axel Basil Beatrix Benedict Bianca Boris Bruno Camille Carmen Caspar
-Cecil Celeste Clara Conrad Cora Dalia Damon Daria Dashiell Delia Dmitri Dora Edgar Edith Elias Elin
-Eliza Elmer Emil Enzo Esme Esther Ezra Fabian Felix Fiona Flora Frida Gareth Gemma Gideon Greta
-Gustav Hana Hector Helga Henrik Hugo Ida Ilse Imogen Ines Ingrid Irene Isak Ivan Jasper Joanna
-Jonas Josef Judith Julian Juno Karin Kasimir Keira Kenji Klara Lars Laszlo Leander Leona Liesel
-Linus Livia Lorenzo Lucia Ludwig Magnus Maia Malik Marek Margit Marius Matilda Maxim Milan Mira
-Nadia Naomi Nikolai Nils Noor Odile Olaf Olga Oren Orla Oskar Otto Paloma Pavel Petra Philippa
-Quentin Rafael Ramona Rasmus Reza Rhea Rosalind Rufus Ruth Sabine Samir Selma Silas Simone Sofia
-Stellan Sven Tamsin Tariq Thea Theodor Tobias Ulla Ursula Valentin Vera Viggo Vilma Walter Wilma
-Xavier Yara Yusuf Zelda Zora Ansel Bettina Cyrus Dagny Eamon Fenna Gaspard Hilde Ivo Jorun
-"""
-)
-
-_SURNAMES = _words(
-    """
-Abbot Achterberg Adler Albrecht Alvarez Amsel Arkwright Bach Baranov Becker Bellamy Bergstrom Blom
-Brandt Brennan Calloway Carver Castellan Cerny Clement Dahl Delacroix Devlin Drummond Eckhart
-Egerton Engel Falk Farrow Fenwick Fischer Fontaine Forsythe Gallo Garner Gerhardt Gorski Grady
-Haas Halloran Hartmann Haverford Hellstrom Holm Hughes Ibsen Ingram Iversen Jansen Jelinek Kade
-Kappel Keller Kessler Kowalski Krause Lachance Lambert Larkin Lindqvist Lorne Lovell Lund Maddox
-Marchetti Mercer Moreau Mortensen Nagy Navarro Nyberg Oakes Olsen Ortega Osterman Pallas Pereira
-Petrov Pike Quint Radcliffe Ravel Reyes Rinaldi Rowe Ruiz Sandoval Schreiber Sevigny Sorensen
-Stanek Stroud Sutter Tanaka Thorne Toivonen Torres Ulrich Vance Varga Vasquez Vogel Wakefield
-Waller Weber Whitlock Winther Wolff Yates Young Zeller Zimmer Abernathy Brisco Corvin Dunmore
-Everly Fairbanks Gilchrist Hollis Jessup Kilbride Lockhart Merriweather Norcross Pemberton
-Quarry Rainsford Sterling Thistle Underhill Vandermeer Wexley Yardley Ashcombe Blackwood Crane
-"""
-)
-
-_PLACE_STEMS = _words(
-    """
-Ash Bel Brack Cal Carr Dun Elm Fal Fern Gal Glen Hal Hart Holl Kel Kes Lor Lyn Mar Mell Nor Oak
-Orm Pel Pen Quar Rav Ros Sal Sel Tam Thorn Tor Ul Val Var Wes Wick Wyn Yar Zan Alder Bram Cor Dray
-"""
-)
-_PLACE_ENDINGS = _words(
-    """
-bridge bury dale ford gate haven holm ley mere mont mouth more port ridge stead ton vale wick
-ora ania eno isca una
-"""
-)
-
-_BRAND_HEADS = _words(
-    """
-Ax Bri Cor Dex Ely Fen Gry Hel Io Jax Kyr Lum Myr Nex Ory Pax Quo Ryl Syn Tav Ulm Vel Wyx Xan Zep
-Alt Bov Cyr Dov Evo
-"""
-)
-_BRAND_TAILS = _words("ara eon ica ido ion ira ix ova rel rix tane tro vos yra ium")
-
-# -- shared vocabulary (not names: the same in both splits) ----------------------------------
-_SECTORS = _words(
-    "Logistics Dynamics Foods Textiles Pharmaceuticals Media Motors Energy Systems Holdings "
-    "Airlines Insurance Steelworks Robotics Optics Ceramics Shipping Software"
-)
-_MASCOTS = _words(
-    "Falcons Rovers Wanderers Harriers Otters Comets Miners Mariners Wolves Stags Herons "
-    "Foxes Pioneers Lancers Badgers Ravens"
-)
-_EVENT_KINDS = _phrases(
-    "Lantern Festival, Jazz Festival, Marathon, Film Festival, Book Fair, Chess Open, Science "
-    "Congress, Regatta, Harvest Fair, Piano Competition, Cycling Classic, Folk Music Week"
-)
-_BUILDING_KINDS = _phrases(
-    "Tower, Opera House, Library, Concert Hall, Observatory, Exchange Building, Cathedral, Museum "
-    "of Art, Bridge, Lighthouse"
-)
-_MODEL_WORDS = _words(
-    "Aero Arc Tern Pulse Vista Nova Drift Summit Echo Vector Halo Orbit Quill Ridge Spark Atlas"
-)
-_FIELDS = _phrases(
-    "marine biology, medieval history, electrical engineering, political economy, organic "
-    "chemistry, comparative literature, civil engineering, classical music, plant genetics, "
-    "applied mathematics, industrial design, public health, structural geology, modern languages, "
-    "veterinary medicine, naval architecture, social anthropology, theoretical physics, landscape "
-    "architecture, moral philosophy, computer science, art history, soil science, international "
-    "law"
-)
-_ROLES = _phrases(
-    "chief engineer, head of research, lead designer, finance director, chief economist, senior "
-    "legal counsel, operations manager, head of marketing, technical director, chief archivist, "
-    "production manager, head of sales, senior analyst, chief scientist, editor in chief, head of "
-    "logistics"
-)
-_INDUSTRIES = _phrases(
-    "industrial refrigeration, cargo shipping, frozen foods, medical imaging, solar panels, "
-    "railway signalling, agricultural machinery, children's books, wind turbines, water "
-    "purification, luxury watches, commercial printing, hearing aids, office furniture, satellite "
-    "navigation, organic fertiliser"
-)
-_KNOWN_FOR = _phrases(
-    "its copper mines, its glass-blowing workshops, an annual kite festival, its covered market, "
-    "its medieval city walls, its thermal springs, its shipyards, a large botanical garden, its "
-    "clock museum, its salt marshes, its stone bridges, its cherry orchards, its puppet theatre, "
-    "its lace makers, a famous horse fair, its cliffside monastery"
-)
-_COLOURS = _words("red green blue white black yellow orange purple gold silver maroon navy")
-_TITLE_ADJ = _words(
-    "Silent Hidden Northern Broken Golden Distant Quiet Restless Forgotten Burning Narrow Winter "
-    "Crimson Patient Hollow Endless"
-)
-_TITLE_NOUNS = _words(
-    "Harbour Garden Archive River Lantern Orchard Compass Tide Mirror Meadow Frontier Letter "
-    "Bell Harvest Island Station"
-)
-_MONTHS = _words(
-    "January February March April May June July August September October November December"
-)
-_RELATIONS_PERSON = ["classmate", "colleague", "rival", "neighbour", "cousin", "friend"]
+_WORDS = json.loads((_DATA / "words.json").read_text(encoding="utf-8"))
+# atomic name material (split between train and dev by hash)
+_FIRST_NAMES: list[str] = _WORDS["names"]["first_names"]
+_SURNAMES: list[str] = _WORDS["names"]["surnames"]
+_PLACE_STEMS: list[str] = _WORDS["names"]["place_stems"]
+_PLACE_ENDINGS: list[str] = _WORDS["names"]["place_endings"]
+_BRAND_HEADS: list[str] = _WORDS["names"]["brand_heads"]
+_BRAND_TAILS: list[str] = _WORDS["names"]["brand_tails"]
+# shared vocabulary (not names: the same in both splits)
+_VOCAB: dict[str, list[str]] = _WORDS["vocabulary"]
+_SECTORS = _VOCAB["sectors"]
+_MASCOTS = _VOCAB["mascots"]
+_EVENT_KINDS = _VOCAB["event_kinds"]
+_BUILDING_KINDS = _VOCAB["building_kinds"]
+_MODEL_WORDS = _VOCAB["model_words"]
+_FIELDS = _VOCAB["fields"]
+_ROLES = _VOCAB["roles"]
+_INDUSTRIES = _VOCAB["industries"]
+_KNOWN_FOR = _VOCAB["known_for"]
+_COLOURS = _VOCAB["colours"]
+_TITLE_ADJ = _VOCAB["title_adj"]
+_TITLE_NOUNS = _VOCAB["title_nouns"]
+_MONTHS = _VOCAB["months"]
+_RELATIONS_PERSON = _VOCAB["relations_person"]
 
 
 def _is_dev_atom(atom: str) -> bool:
@@ -385,566 +299,24 @@ class Domain:
     fillers: tuple[str, ...]  # no answer; may contain {s}, {person}, {place}, {year}, {count}
 
 
-# Template tables, one line each (kept as text so the module stays readable):
+# Template tables (data/<domain>.txt), one line each:
 #   @ relation slot:generator ...   a kind of fact; generators are the keys of _GEN
 #   = statement                     how the fact is stated ({s} = subject, {slot} = value)
 #   ? slot | question               one phrasing of a question whose answer is that slot
 #   + intro                         a sentence linking a distractor {d} (same type) to {s}
 #   +? question                     a question whose answer is that distractor
 #   ~ filler                        a sentence with no answer ({person} {place} {year} {count})
-_PERSON_TEXT = """
-@ born place:place year:byear
-= {s} was born in {place} in {year}.
-= {s} was born in {year} in the town of {place}.
-= Born in {place} in {year}, {s} grew up in a family of farmers.
-= Parish records from {place} show that {s} was born there in {year}.
-? place | Where was {s} born?
-? place | What is the birthplace of {s}?
-? place | In which town did {s} come into the world?
-? place | {s} was born in which town?
-? place | Which town is the home town of {s}?
-? year | In what year was {s} born?
-? year | When was {s} born?
-? year | What is the birth year of {s}?
-? year | {s} came into the world in which year?
-@ studied field:field university:university year:year
-= {s} studied {field} at {university}, graduating in {year}.
-= At {university}, {s} earned a degree in {field} in {year}.
-= In {year}, {s} graduated from {university} with a degree in {field}.
-= {s} completed a course in {field} at {university} in {year}.
-? field | What subject did {s} study?
-? field | What did {s} major in?
-? field | In which discipline did {s} earn a degree?
-? field | What was the degree of {s} in?
-? university | Which university did {s} attend?
-? university | At which institution did {s} study {field}?
-? university | From which university did {s} graduate?
-? university | Where did {s} earn a degree in {field}?
-? year | When did {s} graduate?
-? year | In what year did {s} finish university?
-? year | What year did {s} complete the degree in {field}?
-@ joined company:company role:role date:date
-= {s} joined {company} on {date} as {role}.
-= On {date}, {company} hired {s} as {role}.
-= {s} began working for {company} on {date}, taking the post of {role}.
-? company | Which company hired {s}?
-? company | For which firm did {s} start working?
-? company | What company did {s} join?
-? company | Who employed {s} as {role}?
-? role | What position did {s} hold at {company}?
-? role | What was the job title of {s} at {company}?
-? role | In what role was {s} hired?
-? date | When did {s} join {company}?
-? date | On what date did {s} start at {company}?
-? date | What was the first working day of {s} at {company}?
-@ mentor person:person
-= {s} worked closely with {person}, who became a lifelong mentor.
-= Much of the early training of {s} came from {person}.
-= {person} acted as mentor to {s} during these years.
-? person | Who mentored {s}?
-? person | Who was the mentor of {s}?
-? person | Who guided the early training of {s}?
-@ award award:award year:year
-= In {year}, {s} received the {award}.
-= {s} was awarded the {award} in {year}.
-= The {award} went to {s} in {year}.
-? award | What award did {s} receive?
-? award | Which honour was given to {s} in {year}?
-? award | What prize did {s} win?
-? year | When did {s} receive the {award}?
-? year | In which year was {s} awarded the {award}?
-? year | What year did {s} win the {award}?
-@ book title:title copies:copies
-= {s} wrote {title}, which sold {copies}.
-= The best-known book by {s}, {title}, sold {copies}.
-= {title}, a book by {s}, sold more than {copies}.
-? title | What is the name of the book written by {s}?
-? title | Which book did {s} write?
-? title | What is the best-known book of {s}?
-? copies | How many copies did {title} sell?
-? copies | How many copies of the book by {s} were sold?
-? copies | How well did {title} sell?
-@ spouse person:person place:place
-= {s} married {person} in {place}.
-= In {place}, {s} wed {person}.
-= {s} and {person} were married at a small ceremony in {place}.
-? person | Who did {s} marry?
-? person | Who was the spouse of {s}?
-? person | To whom was {s} married?
-? place | Where did {s} get married?
-? place | In which town did the wedding of {s} take place?
-? place | Where did {s} marry {person}?
-@ moved place:place date:date
-= On {date}, {s} moved to {place}.
-= {s} relocated to {place} on {date}.
-= {s} settled in {place}, arriving there on {date}.
-? place | Where did {s} move?
-? place | To which city did {s} relocate?
-? place | Where did {s} settle?
-? date | When did {s} move to {place}?
-? date | On what date did {s} arrive in {place}?
-? date | When did {s} relocate?
-@ died year:dyear age:age
-= {s} died in {year} at the age of {age}.
-= {s} passed away in {year}, aged {age}.
-= In {year}, {s} died at {age} after a short illness.
-? year | When did {s} die?
-? year | In which year did {s} pass away?
-? year | What year did {s} die?
-? age | How old was {s} at death?
-? age | At what age did {s} die?
-? age | How old was {s} when passing away?
-@ salary money:money
-= {s} earned an annual salary of {money}.
-= At the height of the career of {s}, the yearly pay reached {money}.
-? money | What salary did {s} earn?
-? money | How much was {s} paid each year?
-? money | What was the yearly pay of {s}?
-+ {d} was a {rel} of {s}.
-+? Who was a {rel} of {s}?
-+? Which {rel} of {s} is mentioned?
-+ {s} often met {d}, a {rel}.
-+? Which {rel} did {s} often meet?
-~ {s} rarely spoke about this period in interviews.
-~ Letters written by {s} at the time are kept in a private collection.
-~ A biography of {s} by {person} appeared many years later.
-~ Friends described {s} as patient and unusually curious.
-~ {s} spent several summers walking in the hills near {place}.
-~ Some {count} pages of notes by {s} survive.
-~ A portrait of {s} was painted in {year} by {person}.
-~ {s} kept a detailed diary for most of this time.
-~ Contemporaries noted the dry humour of {s}.
-"""
-
-_COMPANY_TEXT = """
-@ founded year:byear person:person place:place
-= {s} was founded in {year} by {person} in {place}.
-= {person} started {s} in {place} in {year}.
-= In {year}, {person} established {s} in the city of {place}.
-? year | When was {s} founded?
-? year | In what year was {s} established?
-? year | What year did {person} start {s}?
-? person | Who founded {s}?
-? person | Who started {s}?
-? person | Who is the founder of {s}?
-? place | Where was {s} founded?
-? place | In which city was {s} established?
-? place | Where did {person} start {s}?
-@ headquarters place:place
-= {s} is headquartered in {place}.
-= The head office of {s} is in {place}.
-= {s} has its headquarters in {place}.
-? place | Where is {s} headquartered?
-? place | In which city is the head office of {s}?
-? place | Where are the headquarters of {s} located?
-@ employees count:count
-= {s} employs {count} people.
-= {s} has a workforce of {count}.
-= Around {count} people work for {s}.
-? count | How many people does {s} employ?
-? count | How large is the workforce of {s}?
-? count | How many employees does {s} have?
-@ ceo person:person year:year
-= {person} has been chief executive of {s} since {year}.
-= Since {year}, {s} has been led by chief executive {person}.
-= {s} appointed {person} as its chief executive in {year}.
-? person | Who is the chief executive of {s}?
-? person | Who leads {s}?
-? person | Who is the CEO of {s}?
-? year | Since when has {person} led {s}?
-? year | In what year did {person} become chief executive of {s}?
-? year | When did {s} appoint its current chief executive?
-@ revenue money:money year:year
-= In {year}, {s} reported revenue of {money}.
-= {s} had revenues of {money} in {year}.
-= Sales at {s} reached {money} in {year}.
-? money | What revenue did {s} report in {year}?
-? money | How much revenue did {s} have?
-? money | How much money did {s} take in during {year}?
-? year | In which year did {s} report revenue of {money}?
-? year | When did the sales of {s} reach {money}?
-@ acquired company:company year:year money:money
-= In {year}, {s} bought {company} for {money}.
-= {s} acquired {company} in {year}, paying {money}.
-= The purchase of {company} by {s} in {year} cost {money}.
-? company | Which company did {s} acquire?
-? company | What firm did {s} buy?
-? company | Which business was bought by {s} in {year}?
-? year | When did {s} acquire {company}?
-? year | In what year did {s} buy {company}?
-? money | How much did {s} pay for {company}?
-? money | What was the price of {company}?
-? money | For how much was {company} bought?
-@ product product:product
-= The best-selling product of {s} is the {product}.
-= {s} is best known for the {product}.
-= Most of the profit of {s} comes from the {product}.
-? product | What is the best-selling product of {s}?
-? product | Which product is {s} best known for?
-? product | Which product earns {s} the most?
-@ listing date:date
-= {s} listed its shares on the stock exchange on {date}.
-= On {date}, shares of {s} began trading publicly.
-? date | When did {s} go public?
-? date | On what date was {s} listed on the stock exchange?
-? date | When did shares of {s} start trading?
-@ industry industry:industry
-= {s} specialises in {industry}.
-= The main business of {s} is {industry}.
-= {s} makes its money from {industry}.
-? industry | What does {s} specialise in?
-? industry | What is the main business of {s}?
-? industry | In what line of business is {s}?
-+ {d} is one of the main competitors of {s}.
-+? Which company competes with {s}?
-+ {s} and {d} have long been rivals.
-+? Which firm is a long-time rival of {s}?
-~ Analysts regard {s} as a cautious but steady business.
-~ {s} publishes a detailed report every spring.
-~ A strike at a plant near {place} disrupted production for a while.
-~ {s} sponsors several local schools and sports clubs.
-~ Trade journals profiled {s} in {year}.
-~ About {count} customers took part in a survey run by {s}.
-~ The company archive holds records going back many decades.
-~ {person}, a financial journalist, has written often about {s}.
-"""
-
-_CITY_TEXT = """
-@ population count:count year:year
-= {s} had a population of {count} at the {year} census.
-= At the census of {year}, {count} people lived in {s}.
-= The {year} census counted {count} inhabitants in {s}.
-? count | What is the population of {s}?
-? count | How many people live in {s}?
-? count | How many inhabitants did {s} have in {year}?
-? year | When was the census of {s} taken?
-? year | In which year were {count} people counted in {s}?
-@ region region:region distance:distance
-= {s} lies in the province of {region}, {distance} from the capital.
-= {s} is located in {region}, about {distance} from the national capital.
-= Part of the province of {region}, {s} is {distance} away from the capital.
-? region | In which province is {s} located?
-? region | Which region is {s} part of?
-? region | What province does {s} belong to?
-? distance | How far is {s} from the capital?
-? distance | What is the distance between {s} and the capital?
-? distance | How many kilometres separate {s} from the capital?
-@ mayor person:person year:year
-= {person} was elected mayor of {s} in {year}.
-= {s} has been governed since {year} by mayor {person}.
-= In {year}, voters in {s} chose {person} as mayor.
-? person | Who is the mayor of {s}?
-? person | Who governs {s}?
-? person | Who did voters in {s} choose as mayor?
-? year | When was {person} elected mayor?
-? year | Since when has {person} been mayor of {s}?
-@ founded year:byear person:person
-= {s} was founded in {year} by the merchant {person}.
-= The merchant {person} founded {s} in {year}.
-= In {year}, a trading post set up by {person} grew into {s}.
-? year | When was {s} founded?
-? year | In what year did {s} come into being?
-? person | Who founded {s}?
-? person | Which merchant established {s}?
-? person | Who set up the trading post that became {s}?
-@ river river:river
-= {s} stands on the banks of the {river}.
-= The {river} flows through the centre of {s}.
-? river | Which river flows through {s}?
-? river | On what river does {s} stand?
-? river | What river runs through {s}?
-@ known known:known
-= {s} is famous for {known}.
-= Visitors come to {s} mainly for {known}.
-= {s} is best known for {known}.
-? known | What is {s} famous for?
-? known | What is {s} best known for?
-? known | What attracts visitors to {s}?
-@ area area:area
-= {s} covers an area of {area}.
-= The municipality of {s} spans {area}.
-? area | How large is {s}?
-? area | What area does {s} cover?
-? area | What is the size of the municipality of {s}?
-@ elevation height:height
-= {s} sits at an elevation of {height} above sea level.
-= The old town of {s} lies {height} above sea level.
-? height | How high above sea level is {s}?
-? height | What is the elevation of {s}?
-? height | At what altitude does {s} lie?
-@ university university:university
-= {s} is home to {university}.
-= {university} has its main campus in {s}.
-? university | Which university is located in {s}?
-? university | What institution has its main campus in {s}?
-+ {d} is the nearest large town to {s}.
-+? What is the nearest large town to {s}?
-+ {s} is twinned with {d}.
-+? Which town is twinned with {s}?
-~ The old market square of {s} is lined with narrow houses.
-~ Buses connect {s} with {place} several times a day.
-~ A fire in {year} destroyed part of the harbour district.
-~ Around {count} visitors attend the summer concerts each year.
-~ The local museum displays tools used by early settlers.
-~ Winters in {s} are long and often very cold.
-~ The writer {person} described {s} in a travel book.
-~ A railway line to {s} opened in {year}.
-"""
-
-_EVENT_TEXT = """
-@ first date:date person:person
-= {s} was first held on {date}, organised by {person}.
-= {person} launched {s}, which opened on {date}.
-= On {date}, {person} opened the first edition of {s}.
-? date | When was {s} first held?
-? date | On what date did the first edition of {s} open?
-? date | When did {s} begin?
-? person | Who launched {s}?
-? person | Who organised the first edition of {s}?
-? person | Who is the founder of {s}?
-@ venue venue:venue
-= {s} takes place every year at {venue}.
-= Since its early days, {s} has been held at {venue}.
-? venue | Where is {s} held?
-? venue | What is the venue of {s}?
-? venue | At which site does {s} take place?
-@ attendance count:count year:year
-= In {year}, {s} drew {count} visitors.
-= {count} people attended {s} in {year}.
-= Attendance at {s} reached {count} in {year}.
-? count | How many visitors did {s} draw in {year}?
-? count | How many people attended {s}?
-? count | What was the attendance at {s} in {year}?
-? year | In which year did {s} draw {count} visitors?
-@ organiser organiser:organiser
-= {s} is run by {organiser}.
-= The organiser of {s} is {organiser}.
-= {organiser} manages {s}.
-? organiser | Who runs {s}?
-? organiser | Which organisation organises {s}?
-? organiser | Who manages {s}?
-@ winner person:person year:year money:money
-= The {year} edition of {s} was won by {person}, who took home {money}.
-= {person} won {s} in {year} and received {money}.
-? person | Who won {s} in {year}?
-? person | Who was the winner of {s} in {year}?
-? person | Which person took home the prize at {s}?
-? year | In what year did {person} win {s}?
-? year | When did {person} win {s}?
-? money | How much prize money did {person} receive?
-? money | How much did the winner of {s} take home?
-@ duration days:days
-= {s} lasts {days}.
-= Each edition of {s} runs for {days}.
-? days | How long does {s} last?
-? days | For how long does {s} run?
-? days | What is the length of {s}?
-@ sponsor company:company
-= The main sponsor of {s} is {company}.
-= {company} pays for most of {s}.
-? company | Who sponsors {s}?
-? company | Which company is the main sponsor of {s}?
-? company | Which firm pays for {s}?
-+ {s} is often compared with the {d}.
-+? Which event is often compared with {s}?
-+ The {d} takes place in the same month as {s}.
-+? Which event shares a month with {s}?
-~ Local hotels are usually fully booked during {s}.
-~ Volunteers from {place} help to run {s}.
-~ Tickets for {s} go on sale in early spring.
-~ In {year}, heavy rain forced the organisers to move part of the programme indoors.
-~ More than {count} meals are served on the busiest day.
-~ The journalist {person} has reviewed {s} for many years.
-~ A small exhibition about the history of {s} opens each morning.
-"""
-
-_PRODUCT_TEXT = """
-@ launched company:company date:date
-= {company} launched {s} on {date}.
-= {s} was introduced by {company} on {date}.
-= On {date}, {company} unveiled {s}.
-? company | Which company makes {s}?
-? company | Who manufactures {s}?
-? company | Which firm introduced {s}?
-? date | When was {s} launched?
-? date | On what date did {company} unveil {s}?
-? date | When did {s} come out?
-@ designer person:person
-= {s} was designed by {person}.
-= The designer of {s} was {person}.
-= {person} led the team that designed {s}.
-? person | Who designed {s}?
-? person | Who is the designer of {s}?
-? person | Who led the design of {s}?
-@ price price:price
-= {s} sold for {price} at launch.
-= At launch, {s} cost {price}.
-? price | How much did {s} cost?
-? price | What was the launch price of {s}?
-? price | For how much was {s} sold at first?
-@ weight weight:weight
-= {s} weighs {weight}.
-= With a weight of {weight}, {s} is easy to carry.
-? weight | How heavy is {s}?
-? weight | What is the weight of {s}?
-? weight | How much does {s} weigh?
-@ battery hours:hours
-= The battery of {s} lasts {hours}.
-= {s} runs for {hours} on a single charge.
-? hours | How long does the battery of {s} last?
-? hours | How long can {s} run on one charge?
-@ units count:count
-= {count} units of {s} were sold in the first year.
-= In its first year, {s} sold {count} units.
-? count | How many units of {s} were sold in the first year?
-? count | What were the first-year unit sales of {s}?
-@ factory place:place
-= {s} is assembled at a factory in {place}.
-= Production of {s} takes place in {place}.
-? place | Where is {s} assembled?
-? place | In which town is {s} built?
-? place | Where does production of {s} take place?
-@ successor product:product year:year
-= {s} was replaced by the {product} in {year}.
-= In {year}, the {product} succeeded {s}.
-? product | What replaced {s}?
-? product | Which product succeeded {s}?
-? year | When was {s} replaced?
-? year | In what year was {s} succeeded?
-+ The {d} competes directly with {s}.
-+? Which product competes with {s}?
-+ Reviewers often compare {s} with the {d}.
-+? What is {s} often compared with?
-~ Early reviews of {s} praised its sturdy build.
-~ A software update for {s} appeared in {year}.
-~ Shops in {place} sold out of {s} within days.
-~ The reviewer {person} called {s} a careful piece of engineering.
-~ Around {count} spare parts are kept in stock for older models.
-~ {s} comes in several colours.
-"""
-
-_TEAM_TEXT = """
-@ founded year:byear person:person
-= {s} were founded in {year} by {person}.
-= {person} formed {s} in {year}.
-= In {year}, a group led by {person} set up {s}.
-? year | When were {s} founded?
-? year | In what year were {s} formed?
-? year | What year did {person} set up {s}?
-? person | Who founded {s}?
-? person | Who formed {s}?
-? person | Who led the group that set up {s}?
-@ stadium venue:venue count:count
-= {s} play their home games at {venue}, which holds {count} spectators.
-= Home matches of {s} take place at {venue}, with room for {count} fans.
-? venue | Where do {s} play their home games?
-? venue | What is the home ground of {s}?
-? venue | At which ground do {s} play at home?
-? count | How many spectators does {venue} hold?
-? count | What is the capacity of the home ground of {s}?
-? count | How many fans fit in {venue}?
-@ coach person:person year:year
-= {person} has coached {s} since {year}.
-= Since {year}, {s} have been coached by {person}.
-= {s} appointed {person} as head coach in {year}.
-? person | Who coaches {s}?
-? person | Who is the head coach of {s}?
-? person | Who trains {s}?
-? year | Since when has {person} coached {s}?
-? year | When did {s} appoint {person}?
-@ titles small:small year:year
-= {s} have won the national league {small} times, most recently in {year}.
-= With {small} league titles, the last in {year}, {s} are a strong side.
-? small | How many league titles have {s} won?
-? small | How many times have {s} won the national league?
-? year | When did {s} last win the league?
-? year | In what year did {s} win their most recent title?
-@ scorer person:person goals:goals
-= {person} is the all-time top scorer of {s} with {goals}.
-= With {goals}, {person} holds the scoring record of {s}.
-? person | Who is the top scorer of {s}?
-? person | Who holds the scoring record of {s}?
-? goals | How many goals has {person} scored for {s}?
-? goals | How many goals did the record scorer of {s} score?
-@ colours colours:colours
-= {s} play in {colours}.
-= The club colours of {s} are {colours}.
-? colours | What colours do {s} wear?
-? colours | What are the club colours of {s}?
-@ sponsor company:company
-= The shirts of {s} carry the name of {company}.
-= {company} has sponsored {s} for many seasons.
-? company | Which company sponsors {s}?
-? company | Whose name is on the shirts of {s}?
-+ The fiercest rivals of {s} are the {d}.
-+? Who are the main rivals of {s}?
-+ The {d} play in the same league as {s}.
-+? Which club plays in the same league as {s}?
-~ Supporters of {s} are known for their loud singing.
-~ The youth academy of {s} trains about {count} players.
-~ A new training ground near {place} opened in {year}.
-~ The broadcaster {person} has commentated on matches of {s} for years.
-~ Season tickets for {s} sell out quickly.
-~ The club museum displays old shirts and trophies.
-"""
-
-_BUILDING_TEXT = """
-@ architect person:person year:year
-= {s} was designed by the architect {person} and completed in {year}.
-= The architect {person} drew the plans for {s}, which opened in {year}.
-= Completed in {year}, {s} is the work of the architect {person}.
-? person | Who designed {s}?
-? person | Which architect drew the plans for {s}?
-? person | Who was the architect of {s}?
-? year | When was {s} completed?
-? year | In what year did {s} open?
-? year | What year was {s} finished?
-@ height height:height small:small
-= {s} rises {height} and has {small} floors.
-= With {small} floors, {s} reaches a height of {height}.
-? height | How tall is {s}?
-? height | What is the height of {s}?
-? height | How high does {s} rise?
-? small | How many floors does {s} have?
-? small | How many storeys has {s}?
-@ cost money:money
-= Construction of {s} cost {money}.
-= Building {s} cost a total of {money}.
-? money | How much did {s} cost to build?
-? money | What was the construction cost of {s}?
-@ location place:place
-= {s} stands in the centre of {place}.
-= {s} is located in {place}.
-? place | Where is {s}?
-? place | In which city does {s} stand?
-? place | Where is {s} located?
-@ owner company:company year:year
-= {company} bought {s} in {year}.
-= Since {year}, {s} has belonged to {company}.
-? company | Who owns {s}?
-? company | Which company bought {s}?
-? year | When did {company} buy {s}?
-? year | Since when has {company} owned {s}?
-@ visitors count:count
-= {s} welcomes about {count} visitors a year.
-= Each year some {count} people visit {s}.
-? count | How many visitors does {s} get each year?
-? count | How many people visit {s} annually?
-+ The {d} stands a few streets away from {s}.
-+? What stands a few streets from {s}?
-+ Guides often pair a visit to {s} with the {d}.
-+? What is often visited with {s}?
-~ The facade of {s} is cleaned every few years.
-~ Guided tours of {s} start at the main entrance.
-~ In {year}, a storm damaged the roof of {s}.
-~ The photographer {person} published a book of pictures of {s}.
-~ About {count} lamps light {s} at night.
-~ Stone for {s} was brought from quarries near {place}.
-"""
+_PERSON_TEXT = _template("person")
+_COMPANY_TEXT = _template("company")
+_CITY_TEXT = _template("city")
+_EVENT_TEXT = _template("event")
+_PRODUCT_TEXT = _template("product")
+_TEAM_TEXT = _template("team")
+_BUILDING_TEXT = _template("building")
 
 
 def _parse_domain(name: str, subject: Callable[[_Ctx], tuple[str, str]], text: str) -> Domain:
-    """Read a domain's template table (format described above `_PERSON_TEXT`)."""
+    """Parse a domain's template table (format described above `_PERSON_TEXT`)."""
     relations: list[Relation] = []
     intros: list[tuple[str, list[str]]] = []
     fillers: list[str] = []
@@ -986,18 +358,7 @@ BUILDING = _parse_domain(
 )
 DOMAINS: tuple[Domain, ...] = (PERSON, COMPANY, CITY, EVENT, PRODUCT, TEAM, BUILDING)
 
-_GENERIC_FILLERS = (
-    "Historians still debate some of the details.",
-    "Newspapers of the time covered these events at length.",
-    "Several documents from this period were lost in a flood in {year}.",
-    "A local society in {place} keeps an archive of photographs.",
-    "The story was later retold in a radio programme.",
-    "Some of these records were digitised by volunteers.",
-    "A guidebook published in {year} mentions this only briefly.",
-    "Roughly {count} letters about these matters were exchanged.",
-    "The researcher {person} has collected many of the surviving accounts.",
-    "Accounts from different witnesses do not always agree.",
-)
+_GENERIC_FILLERS: tuple[str, ...] = tuple(_WORDS["generic_fillers"])
 
 
 # -- rendering -------------------------------------------------------------------------------

@@ -3,12 +3,15 @@
 Accuracy depends on the model, the samples and the numerics (backend, precision, quantization),
 not on batch size or threads for deterministic engines. Entries are keyed by exactly those and
 stored as small JSON files in the cache, written atomically so parallel jobs can share them.
+Each entry keeps the run dir and the date it was measured in (`run_dir`, `measured_at`), so a
+reused figure is labelled with where it came from, never as "this run".
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from bert_sweep.atomic import write_json_atomic
@@ -36,4 +39,6 @@ class AccuracyStore:
             return None
 
     def put(self, key: str, record: dict) -> None:
-        write_json_atomic(self.folder / f"{key}.json", record)
+        """Store an entry (`run_dir` of the measuring run expected; `measured_at` added)."""
+        stamped = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")} | record
+        write_json_atomic(self.folder / f"{key}.json", stamped)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bert_sweep.assets.squad import SquadExample
+from bert_sweep.atomic import atomic_path
 
 # Bump when the feature layout or algorithm changes, so stale caches are not reused.
 FEATURES_FORMAT = 1
@@ -94,17 +93,9 @@ class Features:
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {k: v for k, v in self.__dict__.items() if v is not None}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        with atomic_path(Path(path), suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     @classmethod
     def load(cls, path: Path) -> Features:

@@ -11,6 +11,14 @@ the user's cwd would silently turn the run into a compliance run. The child runs
 `output_dir`, passes loadgen that folder's `audit.config` path explicitly, and refuses to run
 when one is there.
 
+Why the child dies with its parent: a parent killed outright (SIGKILL, out of memory) runs no
+cleanup, and a loadgen test can go on at full CPU for the 600 s of a submission run. On Linux the
+child asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG), first thing, then checks
+that its parent is still the process that started it (the parent may have died before the
+request); elsewhere a thread waits on a pipe whose only writer is the parent and exits on its EOF.
+(PDEATHSIG follows the parent *thread* that started the child: run_test is called from the main
+thread.)
+
 The child sends ("ok", TestOutcome) or ("error", one-line message) back through a Pipe; its
 traceback goes to `output_dir/harness_error.txt`. A child that dies without a word (killed,
 segfault, out of memory) is reported with its exit code.
@@ -18,18 +26,29 @@ segfault, out of memory) is reported with its exit code.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
 from bert_sweep.atomic import write_text_atomic
-from bert_sweep.errors import AssetError, BertSweepError, ConfigError, HarnessError, field_error
+from bert_sweep.errors import (
+    AssetError,
+    BertSweepError,
+    ConfigError,
+    HarnessError,
+    field_error,
+    one_line,
+)
 from bert_sweep.harness.spec import MODES, SCENARIOS, TestOutcome, TestSpec
 
 DETAIL_LOG = "mlperf_log_detail.txt"
@@ -38,6 +57,7 @@ ACCURACY_LOG = "mlperf_log_accuracy.json"
 ERROR_FILE = "harness_error.txt"
 MULTISTREAM_SAMPLES_PER_QUERY = 8  # mlperf.conf's *.MultiStream.samples_per_query
 _LOADGEN_MODES = {"accuracy": "AccuracyOnly", "performance": "PerformanceOnly"}
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # FromConfig calls made by this process (see module docstring: only the first applies mlperf.conf)
 _from_config_calls = 0
@@ -77,12 +97,17 @@ def run_test(spec: TestSpec, timeout_s: float | None = None) -> TestOutcome:
     check_spec(spec)
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
+    # read by the child; its only writer stays here, so the child sees EOF when this process dies
+    lifeline_r, lifeline_w = ctx.Pipe(duplex=False)
     name = f"loadgen-{spec.scenario}-{spec.mode}"
-    process = ctx.Process(target=_child_main, args=(spec, sender), name=name)
+    process = ctx.Process(
+        target=_child_main, args=(spec, sender, os.getpid(), lifeline_r), name=name
+    )
     message = None
     try:
         process.start()
         sender.close()  # the child holds the only writer: EOF when it dies
+        lifeline_r.close()
         ready = multiprocessing.connection.wait([receiver, process.sentinel], timeout_s)
         if not ready:
             raise HarnessError(
@@ -100,6 +125,7 @@ def run_test(spec: TestSpec, timeout_s: float | None = None) -> TestOutcome:
             process.kill()
             process.join()
         receiver.close()
+        lifeline_w.close()
     if message is None:
         raise HarnessError(
             f"{spec.output_dir}: loadgen test process died without a result "
@@ -121,15 +147,39 @@ def _describe_exit(code: int | None) -> str:
 
 
 # -- child side -----------------------------------------------------------------------------------
-def _child_main(spec: TestSpec, sender) -> None:
+def _die_with_parent(parent_pid: int, lifeline) -> None:
+    """Make sure this process does not outlive `parent_pid` (see the module docstring)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                lifeline.close()
+                if os.getppid() != parent_pid:  # the parent died before the request
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv()  # the parent never writes: this returns (EOFError) once it is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _child_main(spec: TestSpec, sender, parent_pid: int, lifeline) -> None:
     """Entry point of the spawned process: run, then report through the pipe."""
+    _die_with_parent(parent_pid, lifeline)
     try:
         outcome = run_test_in_process(spec)
         sender.send(("ok", outcome))
     except BaseException as exc:  # everything must reach the parent, as one line
-        from bert_sweep.harness.sut import one_line
-
-        message = str(exc) if isinstance(exc, BertSweepError) else one_line(exc)
+        message = (
+            str(exc)
+            if isinstance(exc, BertSweepError)
+            else one_line(exc, with_type=True, first_line=True)
+        )
         _save_traceback(Path(spec.output_dir), exc, keep_existing=True)
         sender.send(("error", message.splitlines()[0] if message else type(exc).__name__))
     finally:
@@ -179,7 +229,7 @@ def _run(spec: TestSpec, out: Path, audit: Path) -> TestOutcome:
     from bert_sweep.harness.sut import BatchingSUT
 
     features = _load_features(spec.features_path)
-    qsl = FeatureQSL(features, spec.sample_rows, spec.performance_sample_count)
+    qsl = FeatureQSL(features, spec.sample_rows)  # loadgen's count: mlperf.conf/user.conf
     del features  # the QSL holds int64 copies of what it needs
     backend = _make_backend(spec.backend)
     backend.load(Path(spec.model_path))

@@ -26,7 +26,6 @@ class TestSpec:
     batch_timeout_ms: float = 2.0  # Server: longest wait to fill a batch (see harness/sut.py)
     trim_padding: bool = False  # cut each batch to its longest real sequence
     sample_rows: list[int] | None = None  # feature rows forming the QSL (None = all)
-    performance_sample_count: int | None = None  # QSL perf count (None = all samples)
     loadgen_model: str = "bert"  # model name loadgen looks up in mlperf.conf
     # user.conf: either rendered text, or settings the child renders (harness/user_conf.py) after
     # an optional warm-up has measured the rate that sets target_qps.

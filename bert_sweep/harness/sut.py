@@ -34,11 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bert_sweep.backends.base import Backend
-from bert_sweep.errors import field_error
+from bert_sweep.errors import field_error, one_line
 from bert_sweep.harness.qsl import FeatureQSL
 from bert_sweep.harness.spec import SCENARIOS
 
 PAD_LOGIT = -10000.0
+MEASURE_MIN_S = 0.2  # shortest warm-up timing: well above timer and scheduler noise
 _STOP = object()  # one per worker: leave the loop
 _FLUSH = object()  # FlushQueries: stop waiting for more samples
 
@@ -54,16 +55,11 @@ class SutStats:
     predict_s: float = 0.0
     tokens_computed: int = 0  # batch × (trimmed) width actually sent to the backend
     tokens_real: int = 0  # sum of real lengths
+    timed_out_batches: int = 0  # Server: released by batch_timeout_ms, neither full nor flushed
 
     @property
     def mean_batch(self) -> float:
         return self.samples / self.batches if self.batches else 0.0
-
-
-def one_line(exc: BaseException) -> str:
-    """`Type: first line of message`: the form errors take in the CLI and in HarnessError."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class BatchingSUT:
@@ -168,6 +164,9 @@ class BatchingSUT:
                     self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get(False)
                 )
             except queue.Empty:
+                if self._wait_s > 0:
+                    with self._lock:
+                        self.stats.timed_out_batches += 1
                 break
             if item is _STOP:
                 return pending, True
@@ -221,32 +220,51 @@ class BatchingSUT:
             stats.tokens_computed += len(ids) * batch.input_ids.shape[1]
             stats.tokens_real += int(self.qsl.lengths[index].sum())
 
-    def measure_rate(self, batches: int, size: int | None = None) -> float:
+    def measure_rate(
+        self, batches: int, size: int | None = None, min_seconds: float = MEASURE_MIN_S
+    ) -> float:
         """Samples/s of this SUT's batch path (gather, predict, assemble) without loadgen.
 
-        Sets an Offline/Server target_qps before a test: one untimed batch (session warm-up),
-        then `batches` timed ones drawn evenly across the QSL so lengths are representative.
+        Sets an Offline/Server target_qps (or a stream scenario's expected latency) before a
+        test, so it times what the test runs: batches formed as the test forms them (`size`
+        samples, a stream query, split at `batch_size`; Offline in length order when
+        `sort_by_length`, else in a random order as loadgen issues them), in a fixed shuffled
+        order of batches so lengths are representative. One untimed small batch warms the
+        session up; then at least `batches` batches and at least `min_seconds` of them: a
+        backend that takes microseconds per batch (noop) is timed over many calls, not one
+        call's noise and first-touch costs.
         """
         import mlperf_loadgen as lg
 
         n = len(self.qsl)
-        size = min(size or self.batch_size, n)
-        starts = np.linspace(0, max(0, n - size), num=batches + 1).astype(int)
-        timed, samples = 0.0, 0
-        for i, first in enumerate(starts):
-            # The untimed first call only warms the session up: a few samples are enough.
-            index = np.arange(first, first + (size if i else min(size, 4)))
-            t0 = time.perf_counter()
+        size = max(1, min(size or self.batch_size, self.batch_size, n))
+        rng = np.random.default_rng(0)
+        # loadgen issues samples in a random order; a sorted Offline query is batched by length
+        order = rng.permutation(n)
+        if self.sort_by_length and self.scenario == "Offline":
+            order = np.argsort(self.qsl.lengths, kind="stable")
+        chunks = [order[lo : lo + size] for lo in range(0, n - size + 1, size)]
+        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+
+        def run(index: np.ndarray) -> None:
             width = max(1, int(self.qsl.lengths[index].max())) if self.trim_padding else None
             batch = self.qsl.batch(index, width)
             start, end = self.backend.predict(batch)
             out = self._assemble(start, end, index, batch.input_ids.shape[1])
             row = out.strides[0]
-            [lg.QuerySampleResponse(k, out.ctypes.data + k * row, row) for k in range(size)]
-            if i:
-                timed += time.perf_counter() - t0
-                samples += size
-        return samples / timed if timed > 0 else float("inf")
+            [lg.QuerySampleResponse(k, out.ctypes.data + k * row, row) for k in range(len(index))]
+
+        run(chunks[0][:4])  # untimed: session warm-up, a few samples are enough
+        done = samples = 0
+        t0 = time.perf_counter()
+        while True:
+            index = chunks[done % len(chunks)]
+            run(index)
+            done += 1
+            samples += len(index)
+            elapsed = time.perf_counter() - t0
+            if done >= max(1, batches) and elapsed >= min_seconds:
+                return samples / elapsed
 
     def _assemble(self, start, end, index: np.ndarray, width: int) -> np.ndarray:
         """Interleave (start, end) into `[n, seq, 2]` float32.
@@ -278,7 +296,7 @@ class BatchingSUT:
         with self._lock:
             if self.error is None:
                 self.error = exc
-                self.error_message = one_line(exc)
+                self.error_message = one_line(exc, with_type=True, first_line=True)
                 self.error_traceback = "".join(
                     traceback.format_exception(type(exc), exc, exc.__traceback__)
                 )
@@ -288,4 +306,4 @@ class _Skipped(Exception):
     """Internal: an earlier batch failed, so this one is completed empty without predict."""
 
 
-__all__ = ["PAD_LOGIT", "BatchingSUT", "SutStats", "one_line"]
+__all__ = ["PAD_LOGIT", "BatchingSUT", "SutStats"]

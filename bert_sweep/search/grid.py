@@ -11,7 +11,6 @@ callback stays quiet under it.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from bert_sweep.report.record import RESULTS_FILE, RecordError, RunRecord
 from bert_sweep.search.summary import row_from_results, write_summary
 
 SWEEPER_PLUGIN = "hydra_plugins.bert_sweep_search"
@@ -49,11 +49,12 @@ def collect_jobs(sweep_dir: Path, since: float | None = None) -> list[dict[str, 
         job_dir = marker.parent.parent
         if since is not None and marker.stat().st_mtime < since:
             continue
-        results_path = job_dir / "results.json"
-        try:
-            results = json.loads(results_path.read_text())
-        except (OSError, ValueError):
-            results = None
+        results: RunRecord | str | None = None
+        if (job_dir / RESULTS_FILE).exists():
+            try:
+                results = RunRecord.read(job_dir)
+            except RecordError as exc:
+                results = str(exc)
         jobs.append((job_dir, _read_overrides(job_dir), results))
     jobs.sort(key=lambda j: _job_key(j[0], sweep_dir))
     common = set.intersection(*(set(o) for _, o, _ in jobs)) if len(jobs) > 1 else set()

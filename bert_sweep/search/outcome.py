@@ -7,7 +7,7 @@ is feasible when every value is <= 0):
   accuracy was measured or it is not meaningful (perf-only model), so such a trial never wins;
 - validity: 0.0 for a VALID loadgen result, 1.0 for INVALID (or missing).
 
-The job's own verdict (report.results.decide) is the final word: a trial it does not call
+The job's own verdict (report.verdict.decide) is the final word: a trial it does not call
 feasible gets a positive validity constraint even if the two figures above would pass.
 """
 
@@ -43,43 +43,51 @@ def _finite(x: Any) -> float | None:
 
 
 def outcome_from_results(results: Any) -> Outcome:
-    """Read a results dict (report/results.py schema) as returned by the job."""
-    if not isinstance(results, dict):
-        return Outcome(False, error=f"job returned {type(results).__name__}, not a results dict")
-    verdict = results.get("verdict") or {}
-    attrs: dict[str, Any] = {
-        "run_dir": results.get("run_dir"),
-        "backend": results.get("backend"),
-        "precision": results.get("precision"),
-        "batch_size": results.get("batch_size"),
-        "verdict": verdict.get("verdict"),
-    }
-    if results.get("status") != "ok":
-        error = str(results.get("error") or "job failed without a message")
-        attrs["error_kind"] = results.get("error_kind")
-        return Outcome(False, error=error, attrs=attrs)
+    """Read a job's RunRecord (report/record.py), as returned by the job or read from its dir."""
+    from bert_sweep.report.record import RecordError, RunRecord
 
-    perf = results.get("performance") or {}
-    acc = results.get("accuracy") or {}
-    target = _finite(results.get("target"))
-    value = _finite(perf.get("samples_per_second"))
-    ratio = _finite(acc.get("ratio")) if acc.get("meaningful", True) else None
-    validity = perf.get("validity")
+    if isinstance(results, dict):
+        try:
+            results = RunRecord.from_dict(results, "job return value")
+        except RecordError as exc:
+            return Outcome(False, error=str(exc))
+    if not isinstance(results, RunRecord):
+        return Outcome(False, error=f"job returned {type(results).__name__}, not a RunRecord")
+    r = results
+    attrs: dict[str, Any] = {
+        "run_dir": r.run_dir,
+        "backend": r.backend,
+        "precision": r.precision,
+        "batch_size": r.batch_size,
+        "verdict": r.verdict.verdict,
+    }
+    if not r.ok:
+        attrs["error_kind"] = r.error_kind
+        return Outcome(False, error=r.error or "job failed without a message", attrs=attrs)
+
+    acc = r.accuracy
+    target = _finite(r.target)
+    value = r.samples_per_second
+    judged = acc is not None and acc.meaningful
+    ratio = _finite(acc.ratio) if judged else None
+    validity = r.performance.validity if r.performance else None
     c_acc = (
         target - ratio if (ratio is not None and target is not None) else INFEASIBLE
     )  # <= 0 : accuracy within target
     c_valid = 0.0 if validity == "VALID" else INFEASIBLE
-    if not verdict.get("feasible", False) and c_acc <= 0 and c_valid <= 0:
-        c_valid = INFEASIBLE  # the job's verdict rules (e.g. a reason the figures do not show)
+    if not r.verdict.feasible and c_acc <= 0 and c_valid <= 0:
+        c_valid = INFEASIBLE  # the job's verdict rules (e.g. a broken model: F1 below any QA)
+    mlperf = r.verdict.mlperf
     attrs |= {
         "samples_per_second": value,
         "validity": validity,
-        "f1": _finite(acc.get("f1")),
+        "f1": _finite(acc.f1) if acc else None,
         "ratio": ratio,
-        "reference_f1": _finite(acc.get("reference_f1")),
-        "accuracy_reused": acc.get("reused"),
-        "feasible": bool(verdict.get("feasible", False)),
-        "reasons": list(verdict.get("reasons") or []),
+        "reference_f1": _finite(acc.reference_f1) if acc else None,
+        "mlperf_ratio": _finite(mlperf.ratio) if mlperf else None,
+        "accuracy_reused": acc.reused if acc else None,
+        "feasible": r.feasible,
+        "reasons": list(r.verdict.reasons),
     }
     if value is None:
         error = "no performance samples/s in the results (profile without it?)"

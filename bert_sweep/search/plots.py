@@ -19,22 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bert_sweep.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 
 def _save(fig, path: Path) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:  # matplotlib picks the format from the name
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _optuna_plot(name: str, study, folder: Path) -> Path:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bert_sweep.errors import BertSweepError, ConfigError
+from bert_sweep.locks import file_lock
+from bert_sweep.storage_url import SQLITE_PREFIX, absolute_sqlite_url, sqlite_path
 
 OUTCOME = "outcome"  # user attr: ok | cached | failed | cached_failed | interrupted | over_budget
 # Outcomes that ran a job: they use up n_trials and make the failure rate. A cached duplicate
@@ -44,20 +46,8 @@ def storage_url(url: str | None, sweep_dir: Path, cwd: Path) -> str:
     """The storage URL to use: default sqlite file in the sweep dir; relative sqlite paths made
     absolute against the launch directory (so every worker and the dashboard agree)."""
     if not url:
-        return f"sqlite:///{(Path(sweep_dir) / 'optuna.db').resolve()}"
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix:
-        rel = url[len(prefix) :]
-        if rel != ":memory:":
-            return prefix + str((Path(cwd) / rel).resolve())
-    return url
-
-
-def sqlite_file(url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
-        return Path(url[len(prefix) :])
-    return None
+        return f"{SQLITE_PREFIX}{(Path(sweep_dir) / 'optuna.db').resolve()}"
+    return absolute_sqlite_url(url, Path(cwd))
 
 
 @contextlib.contextmanager
@@ -65,21 +55,14 @@ def creation_lock(url: str) -> Iterator[None]:
     """Serialize study creation between workers on one host (sqlite); no-op for servers.
 
     Creating the sqlite schema and the study from two fresh processes at once can race; an
-    exclusive flock next to the database file makes the first one create, the others load.
+    exclusive lock next to the database file makes the first one create, the others load.
     """
-    db = sqlite_file(url)
+    db = sqlite_path(url)
     if db is None:
         yield
         return
-    import fcntl
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(db.with_name(db.name + ".lock")):
+        yield
 
 
 def make_storage(url: str, heartbeat_interval: int, grace_period: int):

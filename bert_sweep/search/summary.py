@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bert_sweep.atomic import write_json_atomic, write_text_atomic
+from bert_sweep.report.record import RESULTS_FILE, RunRecord
 
 COLUMNS = (
     ("id", "job"),
@@ -30,25 +31,26 @@ COLUMNS = (
 NOTE_WIDTH = 150
 
 
-def row_from_results(job_id: str, params: str, results: Mapping[str, Any] | None) -> dict:
-    """A table row from a job's results.json (None: the job left no results)."""
+def row_from_results(job_id: str, params: str, results: RunRecord | str | None) -> dict:
+    """A table row from a job's RunRecord (None: no results.json; a string: why it is
+    unreadable)."""
     if results is None:
-        return {"id": job_id, "params": params, "status": "missing", "note": "no results.json"}
-    perf = results.get("performance") or {}
-    acc = results.get("accuracy") or {}
-    verdict = results.get("verdict") or {}
-    meaningful = acc.get("meaningful", True)
+        return {"id": job_id, "params": params, "status": "missing", "note": f"no {RESULTS_FILE}"}
+    if isinstance(results, str):
+        return {"id": job_id, "params": params, "status": "unreadable", "note": results}
+    perf, acc, verdict = results.performance, results.accuracy, results.verdict
+    judged = acc is not None and acc.meaningful
     return {
         "id": job_id,
         "params": params,
-        "status": results.get("status"),
-        "samples_per_second": perf.get("samples_per_second"),
-        "validity": perf.get("validity"),
-        "f1": acc.get("f1") if meaningful else None,
-        "ratio": acc.get("ratio") if meaningful else None,
-        "accuracy_reused": acc.get("reused"),
-        "verdict": verdict.get("verdict"),
-        "note": results.get("error") or "; ".join(verdict.get("reasons") or []),
+        "status": results.status,
+        "samples_per_second": perf.samples_per_second if perf else None,
+        "validity": perf.validity if perf else None,
+        "f1": acc.f1 if judged else None,
+        "ratio": acc.ratio if judged else None,
+        "accuracy_reused": acc.reused if acc else None,
+        "verdict": verdict.verdict,
+        "note": results.error or "; ".join(verdict.reasons),
     }
 
 

@@ -14,7 +14,8 @@ for the next trial as soon as its own finishes. The loop per trial:
    and tell Optuna samples/s plus the constraints (search.outcome) — or FAIL with the reason.
 
 At the end every worker rewrites the study's table, best_overrides.{yaml,json} (best feasible
-trial: the overrides to reproduce it, e.g. for the submission stage) and the plots.
+trial: the overrides to reproduce it, e.g. for the submission stage) and the plots
+(search/report.py).
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bert_sweep.atomic import write_json_atomic, write_text_atomic
+from bert_sweep.atomic import write_text_atomic
 from bert_sweep.search.config import BertOptunaSweeperConf
 from bert_sweep.search.outcome import Outcome, outcome_from_exception, outcome_from_results
+from bert_sweep.search.report import write_search_report
 from bert_sweep.search.space import SearchSpace, canonical, split_arguments
 from bert_sweep.search.study import (
     COUNTED,
@@ -41,7 +44,6 @@ from bert_sweep.search.study import (
     Heartbeat,
     SearchError,
     ask,
-    best_feasible,
     creation_lock,
     make_sampler,
     open_study,
@@ -51,11 +53,11 @@ from bert_sweep.search.study import (
     storage_url,
     worker_identity,
 )
-from bert_sweep.search.summary import write_summary
 
 log = logging.getLogger(__name__)
 # Free duplicates do not use up n_trials; stop when the sampler proposes only those for this long.
 MAX_DUPLICATE_STREAK = 25
+ERROR_LOG = "error.log"
 
 # Result attributes copied from a measured trial to a cached duplicate of it.
 _RESULT_ATTRS = (
@@ -119,6 +121,24 @@ class SearchSweeper:
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
+    @property
+    def sweep_dir(self) -> Path:
+        return Path(str(self.config.hydra.sweep.dir))
+
+    def crash_report(self, exc: BaseException) -> str:
+        """One line for an internal error of the search; its traceback goes to the sweep dir."""
+        import traceback
+
+        message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        path = self.sweep_dir / ERROR_LOG
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            write_text_atomic(path, text)
+        except OSError:
+            return message
+        return f"{message} (traceback in {path})"
+
     # -- config identity -----------------------------------------------------------------------
     def config_hash(self, overrides: Sequence[str]) -> str:
         """Hash of the job's resolved config, without run-specific paths and Hydra's own node."""
@@ -156,16 +176,23 @@ class SearchSweeper:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         fixed, sweeps, pinned = split_arguments(parser.parse_overrides(arguments))
         space = SearchSpace.build(s.space, sweeps, pinned)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
+        sweep_dir = self.sweep_dir
         cwd = Path(str(OmegaConf.select(self.config, "hydra.runtime.cwd", default=".")))
         url = storage_url(s.storage, sweep_dir, cwd)
         sampler = make_sampler(s.sampler, s.seed, s.n_startup_trials)
-        with creation_lock(url):
-            study = open_study(url, s.study_name, sampler, s.heartbeat_interval, s.grace_period)
-            if not study.get_trials(deepcopy=False):
-                self._enqueue_first(study, space)
+        created = not sweep_dir.exists()
+        try:
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            with creation_lock(url):
+                study = open_study(url, s.study_name, sampler, s.heartbeat_interval, s.grace_period)
+                if not study.get_trials(deepcopy=False):
+                    self._enqueue_first(study, space)
+        except BaseException:
+            if created:  # nothing of a search that never started is left behind
+                shutil.rmtree(sweep_dir, ignore_errors=True)
+            raise
+        # written once the study is open, so a bad storage URL leaves no half-made sweep
+        write_text_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         log.info(
             "study %r in %s: %d trials so far; searching %s",
             s.study_name,
@@ -179,7 +206,7 @@ class SearchSweeper:
             while stop is None:
                 stop = self._next_trial(study, space, fixed, points)
         finally:
-            self.report(study, space, sweep_dir, url)
+            write_search_report(study, sweep_dir, url, plots=self.settings.plots)
         log.info("search stopped: %s", stop)
         if stop.startswith("failure rate"):
             raise SearchError(f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: {stop}")
@@ -255,11 +282,14 @@ class SearchSweeper:
                 return f"n_trials={s.n_trials} reached (by other workers)"
             try:
                 self._run_trial(study, trial, space, fixed)
-            except BaseException as exc:  # Ctrl-C: the trial is interrupted, not a job failure
+            except BaseException as exc:  # Ctrl-C/SIGTERM: interrupted, not a job failure
                 from optuna.trial import TrialState
 
+                from bert_sweep.exits import interrupt_reason
+
+                why = interrupt_reason(exc) if isinstance(exc, KeyboardInterrupt) else None
                 trial.set_user_attr(OUTCOME, "interrupted")
-                trial.set_user_attr("error", f"interrupted: {type(exc).__name__}")
+                trial.set_user_attr("error", why or f"interrupted: {type(exc).__name__}: {exc}")
                 study.tell(trial, state=TrialState.FAIL)
                 raise
         return None
@@ -349,104 +379,3 @@ class SearchSweeper:
             trial.set_user_attr(OUTCOME, "cached_failed")
             study.tell(trial, state=TrialState.FAIL)
         log.info("trial %d: %s = config of trial %d: result reused", trial.number, label, origin)
-
-    # -- the end -------------------------------------------------------------------------------
-    def report(self, study, space: SearchSpace, sweep_dir: Path, url: str) -> dict:
-        """Table, best_overrides.{yaml,json}, plots; printed and written to the sweep dir."""
-        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-        best = best_feasible(trials)
-        baseline = next(
-            (t for t in trials if t.user_attrs.get("baseline") and outcome_of(t) == "ok"), None
-        )
-        rows = [self._row(t, best) for t in trials]
-        extra: dict[str, Any] = {
-            "study": study.study_name,
-            "storage": url,
-            "dashboard": f"optuna-dashboard {url}",
-            "best_trial": best.number if best else None,
-            "best_samples_per_second": best.value if best else None,
-            "baseline_trial": baseline.number if baseline else None,
-            "baseline_samples_per_second": baseline.value if baseline else None,
-        }
-        outcomes = [outcome_of(t) for t in trials]
-        title = (
-            f"bert_sweep search '{study.study_name}': {len(trials)} trials "
-            f"({sum(o in ('ok', 'cached') for o in outcomes)} with results, "
-            f"{sum(o in FAILED for o in outcomes)} failed, "
-            f"{outcomes.count('interrupted')} interrupted)"
-        )
-        if best is not None:
-            self._write_best(best, sweep_dir, url, study.study_name)
-            extra["best_overrides"] = str(sweep_dir / "best_overrides.yaml")
-        if self.settings.plots:
-            extra["plots"] = _write_plots(study, sweep_dir / "plots")
-        table = write_summary(sweep_dir, rows, title, extra)
-        print("\n" + table)
-        if best is None:
-            print("no feasible trial yet: none met the accuracy target with a VALID run")
-        else:
-            line = f"best feasible: trial {best.number}, {best.value:.2f} samples/s"
-            if baseline is not None and baseline.value:
-                line += (
-                    f" vs baseline (trial {baseline.number}) {baseline.value:.2f} samples/s "
-                    f"(x{best.value / baseline.value:.2f})"
-                )
-            print(line)
-            print(f"best overrides: {sweep_dir / 'best_overrides.yaml'}")
-        print(f"open the study: optuna-dashboard {url}")
-        return extra
-
-    @staticmethod
-    def _row(trial, best) -> dict:
-        a = trial.user_attrs
-        outcome = outcome_of(trial)
-        note = a.get("error") or "; ".join(a.get("reasons") or [])
-        if outcome.startswith("cached"):
-            note = f"same config as trial {a.get('cached_from')}" + (f"; {note}" if note else "")
-        if a.get("baseline"):
-            note = "baseline" + (f"; {note}" if note else "")
-        marker = " *" if best is not None and trial.number == best.number else ""
-        return {
-            "id": f"{trial.number}{marker}",
-            "params": " ".join(SearchSpace.overrides(a.get("params") or {})),
-            "status": outcome,
-            "samples_per_second": a.get("samples_per_second"),
-            "validity": a.get("validity"),
-            "f1": a.get("f1"),
-            "ratio": a.get("ratio"),
-            "accuracy_reused": a.get("accuracy_reused"),
-            "verdict": a.get("verdict"),
-            "note": note,
-        }
-
-    @staticmethod
-    def _write_best(best, sweep_dir: Path, url: str, study_name: str) -> None:
-        a = best.user_attrs
-        record = {
-            "study": study_name,
-            "storage": url,
-            "trial": best.number,
-            "samples_per_second": best.value,
-            "f1": a.get("f1"),
-            "ratio": a.get("ratio"),
-            "reference_f1": a.get("reference_f1"),
-            "verdict": a.get("verdict"),
-            "params": a.get("params"),
-            "overrides": a.get("overrides"),  # the configuration, without profile/tracking/hydra
-            "trial_overrides": a.get("trial_overrides"),  # everything the trial ran with
-            "run_dir": a.get("run_dir"),
-            "cached_from": a.get("cached_from"),
-        }
-        write_json_atomic(sweep_dir / "best_overrides.json", record)
-        header = (
-            "# Best feasible trial of the search. `overrides` is its configuration (model,\n"
-            "# backend, batch, ...) without how it was measured; replay for a submission with\n"
-            "#   python -m bert_sweep <overrides...> profile=submission\n"
-        )
-        write_text_atomic(sweep_dir / "best_overrides.yaml", header + OmegaConf.to_yaml(record))
-
-
-def _write_plots(study, folder: Path) -> dict[str, str]:
-    from bert_sweep.search.plots import write_plots
-
-    return write_plots(study, folder)

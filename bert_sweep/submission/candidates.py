@@ -16,15 +16,14 @@ Sources (exactly one, see conf/submit.yaml):
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bert_sweep.errors import AssetError, ConfigError
+from bert_sweep.report.record import RESULTS_FILE, RunRecord
 from bert_sweep.submission.config import CandidateConfig
 
-RESULTS_FILE = "results.json"
 BEST_OVERRIDES = ("best_overrides.yaml", "best_overrides.yml", "best_overrides.json")
 BEST_TRIAL = "best_trial.json"
 # Where a tracked run names its folder: tracking/callback.py tags each job with its job dir.
@@ -39,7 +38,7 @@ class Candidate:
     config: dict[str, Any] | None = None  # resolved RunConfig as a dict (results.json "config")
     overrides: list[str] | None = None  # Hydra overrides of conf/config.yaml (search result)
     run_dir: Path | None = None  # the run that measured it, when known
-    results: dict[str, Any] | None = None  # that run's results.json
+    results: RunRecord | None = None  # that run's record
     samples_per_second: float | None = None  # its measured rate, when known (for the estimates)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -55,42 +54,22 @@ def select_candidate(cfg: CandidateConfig) -> Candidate:
     return from_mlflow(cfg.mlflow_experiment, cfg.tracking_uri)
 
 
-def read_results(run_dir: Path) -> dict[str, Any]:
-    """results.json of a run folder; AssetError (one line) when missing or unreadable."""
-    path = Path(run_dir) / RESULTS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AssetError(
-            f"{path}: not found (expected the results.json of a bert_sweep run)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AssetError(f"{path}: unreadable results.json ({type(exc).__name__})") from None
-    if not isinstance(data, dict):
-        raise AssetError(f"{path}: expected a JSON object")
-    return data
-
-
-def _rate(results: dict[str, Any] | None) -> float | None:
-    perf = (results or {}).get("performance") or {}
-    value = perf.get("samples_per_second")
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value) if value > 0 else None
-    return None
+def _rate(results: RunRecord | None) -> float | None:
+    value = results.samples_per_second if results else None
+    return value if value is not None and value > 0 else None
 
 
 def from_run_dir(run_dir: Path) -> Candidate:
-    """An explicit run: its results.json must record a finished run with its resolved config."""
-    results = read_results(run_dir)
-    if results.get("status") != "ok":
-        why = results.get("error") or f"status {results.get('status')!r}"
+    """An explicit run: its record must show a finished run with its resolved config."""
+    results = RunRecord.read(run_dir)  # RecordError (an AssetError): one line naming the file
+    if not results.ok:
+        why = results.error or f"status {results.status!r}"
         raise ConfigError(f"candidate.run_dir={run_dir}: the run did not finish ({why})")
-    config = results.get("config")
-    if not isinstance(config, dict):
+    if not isinstance(results.config, dict):
         raise AssetError(f"{Path(run_dir) / RESULTS_FILE}: no resolved 'config' recorded")
     return Candidate(
         source=f"run dir {run_dir}",
-        config=config,
+        config=results.config,
         run_dir=Path(run_dir),
         results=results,
         samples_per_second=_rate(results),
@@ -134,7 +113,7 @@ def from_overrides_file(path: Path) -> Candidate:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             trial = {}
     run_dir = _trial_run_dir(trial)
-    results = read_results(run_dir) if run_dir and (run_dir / RESULTS_FILE).is_file() else None
+    results = RunRecord.read(run_dir) if run_dir and (run_dir / RESULTS_FILE).is_file() else None
     rate = _rate(results) or _number(trial, ("samples_per_second", "value"))
     number = trial.get("number", trial.get("trial"))
     label = f" (trial {number})" if number is not None else ""

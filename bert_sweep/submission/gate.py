@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from bert_sweep.config.schema import RunConfig
+from bert_sweep.report.record import RunRecord
 from bert_sweep.submission.errors import SubmissionRefused
 from bert_sweep.submission.versions import (
     DATASET_SIZE,
@@ -80,32 +80,30 @@ def check_candidate(cfg: RunConfig, version: CheckerVersion) -> None:
         )
 
 
-def check_accuracy_run(
-    results: dict[str, Any], run_dir: Path, division: str, benchmark: str
-) -> None:
+def check_accuracy_run(results: RunRecord, run_dir: Path, division: str, benchmark: str) -> None:
     """The accuracy stage measured its own full pass with a real model (and, closed, the target)."""
-    acc = results.get("accuracy") or {}
-    if results.get("status") != "ok" or not acc:
+    acc = results.accuracy
+    if not results.ok or acc is None:
         raise SubmissionRefused(f"{run_dir}: the accuracy run did not finish")
-    if not acc.get("meaningful", True):
-        why = acc.get("reference_source") or "perf-only model"
+    if not acc.meaningful or acc.f1 is None or acc.exact_match is None:
+        why = acc.not_meaningful_reason or "perf-only model"
         raise SubmissionRefused(f"{run_dir}: accuracy is not meaningful ({why}); cannot package")
-    measured_in = Path(str(acc.get("measured_in"))).resolve()
-    if acc.get("reused") or measured_in != Path(run_dir).resolve():
+    measured_in = Path(str(acc.measured_in)).resolve()
+    if acc.reused or measured_in != Path(run_dir).resolve():
         raise SubmissionRefused(
-            f"{run_dir}: accuracy was reused from {acc.get('measured_in')}; the submission "
+            f"{run_dir}: accuracy was reused from {acc.measured_in}; the submission "
             "needs this run's own accuracy log"
         )
-    if acc.get("n_samples") != DATASET_SIZE:
+    if acc.n_samples != DATASET_SIZE:
         raise SubmissionRefused(
-            f"{run_dir}: accuracy covered {acc.get('n_samples')} samples, not the whole "
+            f"{run_dir}: accuracy covered {acc.n_samples} samples, not the whole "
             f"dataset ({DATASET_SIZE})"
         )
     if division == "closed":
         target = accuracy_target_f1(benchmark)
-        if acc["f1"] < target:
+        if acc.f1 < target:
             raise SubmissionRefused(
-                f"{run_dir}: F1 {acc['f1']:.3f} is below the {benchmark} target {target:.3f} "
+                f"{run_dir}: F1 {acc.f1:.3f} is below the {benchmark} target {target:.3f} "
                 "required in the closed division"
             )
 

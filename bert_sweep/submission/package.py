@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from bert_sweep.atomic import write_json_atomic
 from bert_sweep.errors import ConfigError
+from bert_sweep.report.record import Performance
 from bert_sweep.submission import gate
 from bert_sweep.submission.candidates import Candidate, select_candidate
 from bert_sweep.submission.checker import CheckerVerdict, run_checker
@@ -87,10 +88,15 @@ def _stage_runs(cfg: SubmitConfig, candidate: Candidate, run_cfg, out: Path, say
                 "as they are; rerun=true reruns the configuration under the submission profile"
             )
         results = candidate.results
-        perf = results.get("performance") or {}
+        perf = results.performance or Performance()
         attempts = [
-            {k: perf.get(k) for k in ("samples_per_second", "validity", "duration_s")}
-            | {"target_qps": perf.get("target_qps"), "run_dir": str(candidate.run_dir)}
+            {
+                "samples_per_second": perf.samples_per_second,
+                "validity": perf.validity,
+                "duration_s": perf.duration_s,
+                "target_qps": perf.target_qps,
+                "run_dir": str(candidate.run_dir),
+            }
         ]
         return candidate.run_dir, results, candidate.run_dir, results, attempts, None
     from bert_sweep.submission.rerun import rerun
@@ -176,7 +182,7 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
                 perf_run / "performance" / "mlperf_log_detail.txt",
             )
 
-    config = perf_results.get("config") or {}
+    config = perf_results.config or {}
     system_name = cfg.system_name or default_system_name(perf_results)
     system_id = cfg.system_id or system_id_from_name(system_name)
     system_json = describe_system(
@@ -190,8 +196,8 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
         overrides=cfg.system,
     )
     measurements = default_measurements(config) | dict(cfg.measurements)
-    acc = acc_results["accuracy"]
-    perf = perf_results.get("performance") or {}
+    acc = acc_results.accuracy  # check_accuracy_run: measured, meaningful, this run's own
+    perf = perf_results.performance or Performance()
     overrides = list(candidate.overrides or []) + list(cfg.candidate.overrides)
     command = reproduce_command(overrides, cfg.submitter, cfg.division, cfg.version)
     spec = TreeSpec(
@@ -203,27 +209,27 @@ def submit(cfg: SubmitConfig, stream: TextIO | None = None) -> Outcome:
         scenario=run_cfg.scenario.name,
         accuracy_dir=acc_run / "accuracy",
         performance_dir=perf_run / "performance",
-        exact_match=acc["exact_match"],
-        f1=acc["f1"],
+        exact_match=acc.exact_match,
+        f1=acc.f1,
         system_json=system_json,
         measurements=measurements,
         results_readme=results_readme(
             benchmark=benchmark,
             scenario=run_cfg.scenario.name,
             system_name=system_name,
-            result=perf.get("result"),
-            f1=acc["f1"],
-            exact_match=acc["exact_match"],
+            result=perf.result,
+            f1=acc.f1,
+            exact_match=acc.exact_match,
             attempts=attempts,
             candidate_source=candidate.source,
-            git_commit=perf_results.get("git_commit"),
+            git_commit=perf_results.git_commit,
             notes=cfg.notes,
         ),
         code_readme=code_readme(
             benchmark=benchmark,
             config=config,
-            packages=perf_results.get("packages") or {},
-            git_commit=perf_results.get("git_commit"),
+            packages=perf_results.packages,
+            git_commit=perf_results.git_commit,
             command=command,
         ),
         test01=test01,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bert_sweep.config.schema import ProfileConfig, RunConfig
+from bert_sweep.report.record import Performance, RunRecord
 from bert_sweep.submission.progress import ACCURACY_LOG_BYTES_PER_SAMPLE, Progress
 from bert_sweep.submission.run_config import stage_config
 from bert_sweep.submission.versions import DATASET_SIZE, MIN_DURATION_MS
@@ -38,9 +39,9 @@ class RerunResult:
     """Where the two stages wrote their logs and what they measured."""
 
     accuracy_run: Path
-    accuracy_results: dict[str, Any]
+    accuracy_results: RunRecord
     performance_run: Path
-    performance_results: dict[str, Any]
+    performance_results: RunRecord | None
     accuracy_rate: float | None  # samples/s of the accuracy pass
     attempts: list[dict[str, Any]] = field(default_factory=list)  # one per performance run
 
@@ -62,15 +63,18 @@ def loadgen_seconds(detail_log: Path) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def accuracy_rate(results: dict[str, Any], run_dir: Path) -> float | None:
+def accuracy_rate(results: RunRecord, run_dir: Path) -> float | None:
     """Samples/s of the accuracy pass (its loadgen test time, not the scoring after it)."""
-    acc = results.get("accuracy") or {}
-    n = acc.get("n_samples") or results.get("n_samples")
+    acc = results.accuracy
+    n = (acc.n_samples if acc else None) or results.n_samples
     if not isinstance(n, int) or n <= 0:
         return None
-    seconds = acc.get("wall_s")
-    if not isinstance(seconds, int | float) or seconds <= 0:
-        seconds = loadgen_seconds(run_dir / "accuracy" / "mlperf_log_detail.txt")
+    # The timed part of this run's own test; else the test's wall time (spawn and session load
+    # included, so a lower rate), never that of a reused figure measured by another run.
+    detail = run_dir / "accuracy" / "mlperf_log_detail.txt"
+    seconds = loadgen_seconds(detail) if detail.is_file() else None
+    if not seconds and acc is not None and not acc.reused:
+        seconds = acc.wall_s
     return n / seconds if seconds else None
 
 
@@ -93,13 +97,15 @@ def accuracy_estimate_s(rate: float | None, n: int = DATASET_SIZE) -> float | No
     return None if not rate else n / rate + SCORING_S + STAGE_OVERHEAD_S
 
 
-def _ran_short(performance: dict[str, Any]) -> bool:
+def _ran_short(performance: Performance | None) -> bool:
     """INVALID only because the query finished before min_duration (the target was too low)."""
-    reasons = performance.get("invalid_reasons") or []
-    return performance.get("validity") != "VALID" and any("duration" in r for r in reasons)
+    if performance is None:
+        return False
+    reasons = performance.invalid_reasons
+    return performance.validity != "VALID" and any("duration" in r for r in reasons)
 
 
-def _run_pipeline(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+def _run_pipeline(cfg: RunConfig, run_dir: Path) -> RunRecord:
     from bert_sweep.pipeline import Pipeline
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +147,7 @@ def rerun(
         # latency scenarios take no target_qps: the Pipeline's warm-up sets their targets.
         target = None
     history: list[dict[str, Any]] = []
-    perf_dir, perf_results = runs / "performance", {}
+    perf_dir, perf_results = runs / "performance", None
     for attempt in range(1, attempts + 1):
         perf_dir = runs / ("performance" if attempt == 1 else f"performance_{attempt}")
         cfg = stage_config(base, "performance", perf_dir, profile, target, root_dir=root_dir)
@@ -151,18 +157,18 @@ def rerun(
             progress.say(f"{stage}: target_qps {target:.2f} (loadgen issues 1.1 x 600 s of it)")
         with progress.stage(stage):
             perf_results = _run_pipeline(cfg, perf_dir)
-        perf = perf_results.get("performance") or {}
+        perf = perf_results.performance or Performance()
         history.append(
             {
                 "run_dir": str(perf_dir),
                 "target_qps": target,
-                "samples_per_second": perf.get("samples_per_second"),
-                "validity": perf.get("validity"),
-                "invalid_reasons": perf.get("invalid_reasons") or [],
-                "duration_s": perf.get("duration_s"),
+                "samples_per_second": perf.samples_per_second,
+                "validity": perf.validity,
+                "invalid_reasons": list(perf.invalid_reasons),
+                "duration_s": perf.duration_s,
             }
         )
-        measured = perf.get("samples_per_second")
+        measured = perf.samples_per_second
         if not _ran_short(perf) or attempt == attempts or scenario != "Offline":
             break
         if not isinstance(measured, int | float) or not math.isfinite(measured) or measured <= 0:

@@ -27,30 +27,9 @@ SUBMISSION_PROFILE = "submission"
 
 def _compose(overrides: list[str], output_dir: Path):
     """Compose conf/config.yaml with overrides as the CLI does (paths resolved, hydra removed)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.errors import HydraException
-    from omegaconf import open_dict
-    from omegaconf.errors import OmegaConfBaseException
+    from bert_sweep.config.compose import compose, task_config
 
-    from bert_sweep.config import config_dir
-    from bert_sweep.config.store import register_configs
-
-    register_configs()
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="submit"):
-        try:
-            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
-        except (HydraException, OmegaConfBaseException) as exc:
-            first = " ".join(str(exc).split())
-            raise ConfigError(f"overrides {' '.join(overrides)}: {first}") from None
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(output_dir)
-            del cfg["hydra"]
-        return cfg
+    return task_config(compose(overrides, job_name="submit"), output_dir)
 
 
 def config_from_overrides(overrides: list[str], output_dir: Path) -> RunConfig:

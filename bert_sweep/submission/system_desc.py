@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bert_sweep.report.record import RunRecord
 from bert_sweep.submission.versions import SYSTEM_REQUIRED_FIELDS
 
 # Engines by backend name, for the `framework` field (the package whose version is recorded).
@@ -102,19 +103,19 @@ def network_cards() -> int:
         return 0
 
 
-def framework(results: dict[str, Any]) -> str:
-    backend = str(results.get("backend") or "")
+def framework(results: RunRecord) -> str:
+    backend = str(results.backend or "")
     package = ENGINE_PACKAGES.get(backend)
-    version = (results.get("packages") or {}).get(package or "")
+    version = results.packages.get(package or "")
     if package and version:
         return f"{package} {version}"
-    engine = (results.get("backend_info") or {}).get("engine_version")
+    engine = (results.backend_info or {}).get("engine_version")
     return f"{backend} {engine}".strip() if engine and engine != "n/a" else backend or "unknown"
 
 
-def other_software(results: dict[str, Any]) -> str:
-    packages = results.get("packages") or {}
-    system = results.get("system") or {}
+def other_software(results: RunRecord) -> str:
+    packages = results.packages
+    system = results.system
     parts = [f"Python {system['python']}"] if system.get("python") else []
     parts.append(f"bert_sweep {packages.get('bert_sweep', '?')}")
     parts += [f"{name} {packages[name]}" for name in _SOFTWARE if name in packages]
@@ -126,7 +127,7 @@ def _memory(gb: Any) -> str:
 
 
 def describe_system(
-    results: dict[str, Any],
+    results: RunRecord,
     *,
     division: str,
     submitter: str,
@@ -137,9 +138,9 @@ def describe_system(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The systems JSON (all SYSTEM_DESC_REQUIRED_FIELDS) for the machine that ran `results`."""
-    system = results.get("system") or {}
-    config = results.get("config") or {}
-    device = str(results.get("device") or (config.get("device") or {}).get("name") or "cpu")
+    system = results.system
+    config = results.config or {}
+    device = str(results.device or (config.get("device") or {}).get("name") or "cpu")
     sockets = cpu_sockets()
     cores = system.get("cpu_physical_cores") or os.cpu_count() or 1
     accelerators = list(system.get("accelerators") or []) if device != "cpu" else []
@@ -148,7 +149,7 @@ def describe_system(
     backend_cfg = config.get("backend") or {}
     harness_cfg = config.get("harness") or {}
     sw_notes = (
-        f"bert_sweep backend={results.get('backend')} precision={results.get('precision')} "
+        f"bert_sweep backend={results.backend} precision={results.precision} "
         f"batch={backend_cfg.get('batch_size')} device={device} "
         f"trim_padding={harness_cfg.get('trim_padding')} "
         f"sort_by_length={harness_cfg.get('sort_by_length')} workers={harness_cfg.get('workers')}"
@@ -200,9 +201,9 @@ def describe_system(
     return desc
 
 
-def default_system_name(results: dict[str, Any]) -> str:
+def default_system_name(results: RunRecord) -> str:
     """`<CPU model> (<n> cores), <framework>`: a readable name when none is configured."""
-    system = results.get("system") or {}
+    system = results.system
     cpu = system.get("cpu_model") or "CPU"
     cores = system.get("cpu_physical_cores")
     core_text = f" ({cores} cores)" if cores else ""

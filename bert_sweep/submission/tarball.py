@@ -2,15 +2,15 @@
 
 Members are the tree's own paths (`open/<submitter>/...`), in sorted order, with normalized
 owner and mode (0644 files, 0755 folders) so the archive does not carry the packer's uid or a
-private file mode. Written to a temporary file in the same folder, then renamed into place.
+private file mode. Written atomically (bert_sweep.atomic): a temp file beside it, then renamed.
 """
 
 from __future__ import annotations
 
-import os
 import tarfile
-import tempfile
 from pathlib import Path
+
+from bert_sweep.atomic import atomic_path
 
 TARBALL = "mlperf_submission.tar.gz"
 
@@ -25,25 +25,16 @@ def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def make_tarball(tree_root: Path, out_path: Path) -> Path:
     """Pack every division folder under `tree_root` into `out_path` (a .tar.gz)."""
     tree_root, out_path = Path(tree_root), Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for division in sorted(p for p in tree_root.iterdir() if p.is_dir()):
-                tar.add(division, arcname=division.name, recursive=False, filter=_normalize)
-                for path in sorted(division.rglob("*")):
-                    tar.add(
-                        path,
-                        arcname=path.relative_to(tree_root).as_posix(),
-                        recursive=False,
-                        filter=_normalize,
-                    )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out_path) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for division in sorted(p for p in tree_root.iterdir() if p.is_dir()):
+            tar.add(division, arcname=division.name, recursive=False, filter=_normalize)
+            for path in sorted(division.rglob("*")):
+                tar.add(
+                    path,
+                    arcname=path.relative_to(tree_root).as_posix(),
+                    recursive=False,
+                    filter=_normalize,
+                )
     return out_path
 
 

@@ -6,17 +6,15 @@ folder, found by tag or created when the sweep's first job starts, with each job
 in an experiment named after the study or sweep.
 
 What is recorded comes from the job's results.json and run folder, never from inside the task.
-A single run that fails ends the process with `sys.exit` inside the task, so Hydra never calls
-`on_job_end`; an exit hook records such a job from its results.json (FAILED with the error), and
-a job cut short (Ctrl-C) as KILLED. A job whose process was killed outright stays RUNNING only
-until the sweep is resumed: the next job start of that sweep marks it KILLED.
+Every job ends through `on_job_end` (the task never exits the process, bert_sweep.exits): a job
+cut short by Ctrl-C or SIGTERM is KILLED, and so is its sweep's parent run, since the interrupt
+then stops the sweep. A job whose process was killed outright (SIGKILL) stays RUNNING only until
+the sweep is resumed: the next job start of that sweep marks it KILLED.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +23,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from bert_sweep.report.record import RESULTS_FILE  # light: no heavy imports
 from bert_sweep.tracking.settings import TrackingSettings
 
-RESULTS_FILE = "results.json"  # report/results.py writes it; read here, never imported heavy
 # Files of a sweep folder that are not worth an artifact (stores, locks, temp files).
 _SKIP_SUFFIXES = (".db", ".db-wal", ".db-shm", ".lock", ".tmp", ".sqlite", ".sqlite3")
 # A job's subfolder holding any of these is a loadgen test's output (harness/runner.py).
@@ -59,8 +57,6 @@ class MlflowTrackingCallback(Callback):
         self._store = None
         self._jobs: dict[Path, _Job] = {}
         self._sweeps: dict[Path, _Sweep] = {}
-        self._ended: list[_Sweep] = []
-        self._exit_hook = False
 
     @property
     def store(self):
@@ -72,15 +68,14 @@ class MlflowTrackingCallback(Callback):
 
     # -- Hydra hooks -------------------------------------------------------------------------
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.store.ensure_created(Path(str(config.hydra.run.dir)).absolute())
+        self.store.ensure_created()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Create the store and experiment here, in the sweep process, before any job starts."""
-        from bert_sweep.tracking.config_view import experiment_name, sweep_dir
+        from bert_sweep.tracking.config_view import experiment_name
 
-        folder = sweep_dir(config)
-        self.store.ensure_created(folder)
-        self.store.experiment_id(experiment_name(self.settings, config, multirun=True), folder)
+        self.store.ensure_created()
+        self.store.experiment_id(experiment_name(self.settings, config, multirun=True))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         from bert_sweep.tracking import config_view as view
@@ -110,10 +105,9 @@ class MlflowTrackingCallback(Callback):
             "mlflow.source.name": "bert_sweep",
             "mlflow.source.type": "LOCAL",
         }
-        lock_dir = view.sweep_dir(config) if multirun else job_dir
-        self.store.ensure_created(lock_dir)
+        self.store.ensure_created()
         experiment_id = self.store.experiment_id(
-            view.experiment_name(self.settings, config, multirun), lock_dir
+            view.experiment_name(self.settings, config, multirun)
         )
         num = None
         if multirun:
@@ -134,9 +128,6 @@ class MlflowTrackingCallback(Callback):
         run_id = self.store.start_run(experiment_id, job_run_name(task, num), tags, params)
         self._jobs[job_dir] = _Job(run_id=run_id, job_dir=job_dir, started=time.time())
         self.store.log_text(run_id, view.resolved_yaml(task), "config/resolved.yaml")
-        if not self._exit_hook:
-            atexit.register(self._at_exit)
-            self._exit_hook = True
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         from bert_sweep.tracking import config_view as view
@@ -165,7 +156,20 @@ class MlflowTrackingCallback(Callback):
                 "error": "no results.json written",
                 "error_kind": "crash",
             }
-        self._finish_job(job, results)
+        from bert_sweep.exits import interrupt_reason, pending_interrupt
+
+        interrupt = pending_interrupt()
+        if interrupt is None:
+            self._finish_job(job, results)
+            return
+        # Ctrl-C/SIGTERM: the job and the sweep it belongs to end here (the interrupt is raised
+        # again after this callback, bert_sweep.exits.InterruptCallback)
+        from bert_sweep.tracking.record import KILLED, TAG_ERROR
+
+        self.store.log(job.run_id, tags={TAG_ERROR: interrupt_reason(interrupt)})
+        self._finish_job(job, results, status=KILLED)
+        for sweep in list(self._sweeps.values()):
+            self._finish_sweep(sweep, KILLED)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from bert_sweep.tracking.record import FINISHED
@@ -189,23 +193,27 @@ class MlflowTrackingCallback(Callback):
             "sweep_overrides": view.sweep_overrides(config) or "(none)",
             "mlflow.source.name": "bert_sweep",
         }
-        run_id = self.store.parent_run(experiment_id, folder, f"sweep {folder.name}", folder, tags)
+        run_id = self.store.parent_run(experiment_id, folder, f"sweep {folder.name}", tags)
         self._sweeps[folder] = _Sweep(run_id=run_id, experiment_id=experiment_id, sweep_dir=folder)
         return self._sweeps[folder]
 
     @staticmethod
     def _read_results(job: _Job) -> dict | None:
-        """This job's results.json, ignoring one left by an earlier attempt at the same folder."""
-        import json
+        """This job's record (RunRecord, in its dict form so the callers can add fields),
+        ignoring one left by an earlier attempt at the same folder; an unreadable or older-schema
+        record is a failure with that reason."""
+        from bert_sweep.report.record import RecordError, RunRecord
 
         path = job.job_dir / RESULTS_FILE
         try:
             if path.stat().st_mtime < job.started - 1:
                 return None
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except OSError:
             return None
-        return data if isinstance(data, dict) else None
+        try:
+            return RunRecord.from_json(path).to_dict()
+        except RecordError as exc:
+            return {"status": "failed", "error": str(exc), "error_kind": "RecordError"}
 
     def _finish_job(self, job: _Job, results: dict, status: str | None = None) -> None:
         from bert_sweep.tracking.record import (
@@ -244,7 +252,6 @@ class MlflowTrackingCallback(Callback):
         self.store.log(sweep.run_id, metrics=metrics)
         self._log_sweep_files(sweep)
         self.store.finish(sweep.run_id, status)
-        self._ended.append(sweep)
 
     def _log_sweep_files(self, sweep: _Sweep) -> None:
         """Upload the sweep's own files not yet uploaded in their current version."""
@@ -259,31 +266,6 @@ class MlflowTrackingCallback(Callback):
         sweep.logged |= {name: path.stat().st_mtime_ns for name, path in files.items()}
         if skipped:
             self.store.log(sweep.run_id, tags={"artifacts_skipped": "; ".join(skipped)})
-
-    def _at_exit(self) -> None:
-        """Record jobs Hydra never reported: a single run ended by sys.exit, or an interrupt."""
-        from bert_sweep.tracking.record import KILLED, TAG_ERROR
-
-        try:
-            for job in self._jobs.values():
-                if job.finished:
-                    continue
-                results = self._read_results(job)
-                if results is not None:
-                    self._finish_job(job, results)
-                else:
-                    why = "interrupted: the process ended before the job finished"
-                    interrupted = {"status": "failed", "error": why, "error_kind": "interrupted"}
-                    self.store.log(job.run_id, tags={TAG_ERROR: why})
-                    self._finish_job(job, interrupted, status=KILLED)
-            for sweep in list(self._sweeps.values()):
-                self._finish_sweep(sweep, KILLED)
-            # Callbacks after this one in Hydra's order (on_multirun_end runs in reverse, e.g.
-            # the grid summary) write their tables and plots after our on_multirun_end.
-            for sweep in self._ended:
-                self._log_sweep_files(sweep)
-        except Exception as exc:  # an exit hook must not turn a clean exit into a traceback
-            print(f"bert_sweep: warning: MLflow tracking at exit: {exc}", file=sys.stderr)
 
 
 def _files_under(folder: Path, prefix: str) -> dict[str, Path]:

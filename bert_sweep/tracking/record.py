@@ -1,4 +1,4 @@
-"""results.json → MLflow params, metrics and tags. Pure functions: no MLflow import, no I/O.
+"""A RunRecord → MLflow metrics and tags; a config → params. Pure functions: no MLflow, no I/O.
 
 Names are chosen for the MLflow UI's compare views: metrics are flat numbers (`samples_per_second`,
 `latency_p99_ms`, `f1`, `valid` 1/0, `time_<phase>_s`), params are the flattened resolved config
@@ -12,6 +12,8 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from bert_sweep.report.record import ERROR, RecordError, RunRecord, Verdict
 
 # MLflow's limits (mlflow.utils.validation): longer values are rejected, so they are shortened.
 MAX_PARAM_VALUE = 6000
@@ -64,51 +66,89 @@ def _finite(value: Any) -> float | None:
     return None
 
 
-def metrics_from_results(results: Mapping[str, Any]) -> dict[str, float]:
+def as_record(results: RunRecord | Mapping[str, Any] | None) -> RunRecord | None:
+    """The RunRecord behind what the callback holds: a record, its dict form (possibly with the
+    callback's own failure fields merged in), or a bare failure {status, error, error_kind} for a
+    job that left no readable record."""
+    if results is None or isinstance(results, RunRecord):
+        return results
+    if "schema" in results:
+        try:
+            return RunRecord.from_dict(dict(results), "job record")
+        except RecordError as exc:
+            error, kind = str(exc), "RecordError"
+    else:
+        error = results.get("error") or "no reason recorded"
+        kind = results.get("error_kind")
+    return RunRecord(
+        status="failed",
+        run_dir=str(results.get("run_dir") or ""),
+        verdict=Verdict(verdict=ERROR, reasons=[str(error)]),
+        error=str(error),
+        error_kind=kind,
+    )
+
+
+# MLflow metric name -> RunRecord.flat() key.
+METRICS = {
+    "samples_per_second": "performance.samples_per_second",
+    "loadgen_result": "performance.result",
+    "samples_issued": "performance.samples_issued",
+    "duration_s": "performance.duration_s",
+    "target_qps": "performance.target_qps",
+    "exact_match": "accuracy.exact_match",
+    "f1": "accuracy.f1",
+    "accuracy_ratio": "accuracy.ratio",
+    "reference_f1": "accuracy.reference_f1",
+    "mlperf_ratio": "verdict.mlperf.ratio",
+}
+
+
+def metrics_from_results(results: RunRecord | Mapping[str, Any] | None) -> dict[str, float]:
     """The figures worth plotting; absent or non-finite figures are left out, never faked."""
-    out: dict[str, float | None] = {}
-    perf = results.get("performance") or {}
-    if perf:
-        out["samples_per_second"] = _finite(perf.get("samples_per_second"))
-        out["loadgen_result"] = _finite(perf.get("result"))
-        out["valid"] = 1.0 if perf.get("validity") == "VALID" else 0.0
-        out["samples_issued"] = _finite(perf.get("samples_issued"))
-        out["duration_s"] = _finite(perf.get("duration_s"))
-        out["target_qps"] = _finite(perf.get("target_qps"))
-        for name, ns in (perf.get("latency_ns") or {}).items():
+    r = as_record(results)
+    if r is None:
+        return {}
+    flat = r.flat()
+    out: dict[str, float | None] = {name: _finite(flat.get(key)) for name, key in METRICS.items()}
+    if r.performance is not None:
+        out["valid"] = 1.0 if r.performance.validity == "VALID" else 0.0
+        for name, ns in r.performance.latency_ns.items():
             value = _finite(ns)
             key = f"latency_{str(name).replace('.', '_')}_ms"
             out[key] = None if value is None else value / 1e6
-    acc = results.get("accuracy") or {}
-    if acc:  # logged as measured; the `accuracy_meaningful` tag says whether they are judged
-        out["exact_match"] = _finite(acc.get("exact_match"))
-        out["f1"] = _finite(acc.get("f1"))
-        out["accuracy_ratio"] = _finite(acc.get("ratio"))
-        out["reference_f1"] = _finite(acc.get("reference_f1"))
-    verdict = results.get("verdict") or {}
-    if "feasible" in verdict:
-        out["feasible"] = 1.0 if verdict.get("feasible") else 0.0
-    for phase, seconds in (results.get("timings_s") or {}).items():
+    # The accuracy figures are logged as measured; the tags say whether and how they are judged.
+    if r.ok:
+        out["feasible"] = 1.0 if r.feasible else 0.0
+    for phase, seconds in r.timings_s.items():
         out[f"time_{phase}_s"] = _finite(seconds)
     return {k: v for k, v in out.items() if v is not None}
 
 
-def tags_from_results(results: Mapping[str, Any]) -> dict[str, str]:
+def tags_from_results(results: RunRecord | Mapping[str, Any] | None) -> dict[str, str]:
     """Labels to filter and group by: what ran, where, with which software, and the outcome."""
+    r = as_record(results)
+    if r is None:
+        return {}
     tags: dict[str, Any] = {
-        name: results.get(name)
+        name: getattr(r, name)
         for name in ("model", "dataset", "backend", "device", "scenario", "precision", "profile")
     }
-    tags["status"] = results.get("status")
-    tags["verdict"] = (results.get("verdict") or {}).get("verdict")
-    tags["submission_ready"] = results.get("submission_ready")
-    acc = results.get("accuracy") or {}
-    if acc:
-        tags["accuracy_meaningful"] = acc.get("meaningful", True)
-        tags["accuracy_reused"] = acc.get("reused")
-        if acc.get("reused"):  # its loadgen logs are in the run that measured it
-            tags["accuracy_measured_in"] = acc.get("measured_in")
-    system = results.get("system") or {}
+    tags["status"] = r.status
+    tags["verdict"] = r.verdict.verdict
+    tags["submission_ready"] = r.submission_ready if r.ok else None
+    if r.verdict.decided_by:
+        tags["verdict_decided_by"] = r.verdict.decided_by
+    if r.verdict.broken_model:
+        tags["broken_model"] = True
+    acc = r.accuracy
+    if acc is not None:
+        tags["accuracy_meaningful"] = acc.meaningful
+        tags["accuracy_reused"] = acc.reused
+        if acc.reused:  # its loadgen logs are in the run that measured it
+            tags["accuracy_measured_in"] = acc.measured_in
+            tags["accuracy_measured_at"] = acc.measured_at
+    system = r.system
     if system:
         accelerators = system.get("accelerators") or []
         tags["system.cpu"] = system.get("cpu_model")
@@ -117,15 +157,14 @@ def tags_from_results(results: Mapping[str, Any]) -> dict[str, str]:
         tags["system.accelerator"] = ", ".join(accelerators) if accelerators else "none"
         tags["system.os"] = system.get("os")
         tags["system.host"] = system.get("hostname")
-    for package, version in (results.get("packages") or {}).items():
+    for package, version in r.packages.items():
         tags[f"pkg.{package}"] = version
-    commit = results.get("git_commit")
-    if commit:
-        tags["git_commit"] = commit
-        tags["mlflow.source.git.commit"] = commit  # shown by the UI as the source version
-    if results.get("status") == "failed" and results.get("error"):
-        tags[TAG_ERROR] = results["error"]
-        tags["error_kind"] = results.get("error_kind")
+    if r.git_commit:
+        tags["git_commit"] = r.git_commit
+        tags["mlflow.source.git.commit"] = r.git_commit  # shown by the UI as the source version
+    if not r.ok and r.error:
+        tags[TAG_ERROR] = r.error
+        tags["error_kind"] = r.error_kind
     return {
         clip(k, MAX_KEY): clip(v if isinstance(v, str) else json.dumps(v), MAX_TAG_VALUE)
         for k, v in tags.items()
@@ -133,18 +172,18 @@ def tags_from_results(results: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def run_status(results: Mapping[str, Any] | None) -> str:
-    """MLflow status of a finished job: FAILED when results.json says so (or is missing)."""
-    if not results or results.get("status") != "ok":
-        return FAILED
-    return FINISHED
+def run_status(results: RunRecord | Mapping[str, Any] | None) -> str:
+    """MLflow status of a finished job: FAILED when its record says so (or is missing)."""
+    r = as_record(results)
+    return FINISHED if r is not None and r.ok else FAILED
 
 
-def failure_note(results: Mapping[str, Any]) -> str | None:
+def failure_note(results: RunRecord | Mapping[str, Any] | None) -> str | None:
     """The description shown on a failed run's page: its one-line reason."""
-    if run_status(results) != FAILED:
+    r = as_record(results)
+    if r is not None and r.ok:
         return None
-    return f"**FAILED**: {results.get('error') or 'no reason recorded'}"
+    return f"**FAILED**: {(r.error if r else None) or 'no reason recorded'}"
 
 
 def job_run_name(config: Mapping[str, Any], job_num: Any = None) -> str:

@@ -1,22 +1,28 @@
-"""The tracking callback's settings (conf/tracking/mlflow.yaml), their checks, and file locks.
+"""The tracking callback's settings (conf/tracking/mlflow.yaml), their checks, the store probe.
 
 The settings live under `hydra.callbacks.tracking` rather than in the run's schema: tracking is
 about recording runs, not about what a run measures, so it stays out of results.json's config and
 out of the MLflow params. `tracking=none` swaps in Hydra's no-op callback.
+
+Why a probe before the first job: MLflow retries an unreachable server for minutes and a sqlite
+store it cannot create only warns, so a run would end "successfully" with nothing recorded. The
+CLI's precheck probes the store in seconds (an HTTP request with a short timeout; creating the
+sqlite file's folder and a file in it) and stops with one line, unless `required=false` asks to go
+on without tracking.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
+import hashlib
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bert_sweep.errors import ConfigError
+from bert_sweep.probe import why_not_writable
+from bert_sweep.storage_url import sqlite_path
 
 CALLBACK_TARGET = "bert_sweep.tracking.callback.MlflowTrackingCallback"
 SETTINGS_KEY = "hydra.callbacks.tracking"
@@ -36,6 +42,7 @@ class TrackingSettings:
     single_run_experiment: str = "runs"
     log_artifacts: bool = True
     max_artifact_mb: float = 200
+    required: bool = True  # false: a store that cannot be reached is a warning, runs go on
 
     def __post_init__(self) -> None:
         field = f"{SETTINGS_KEY}.uri"
@@ -64,6 +71,8 @@ class TrackingSettings:
             raise ConfigError(
                 f"{SETTINGS_KEY}.max_artifact_mb={self.max_artifact_mb!r}: expected a number > 0"
             )
+        if not isinstance(self.required, bool):
+            raise ConfigError(f"{SETTINGS_KEY}.required={self.required!r}: expected true or false")
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -105,20 +114,19 @@ class TrackingSettings:
             return f"{root.rstrip('/')}/{folder}"
         return str(Path(root) / folder)
 
-    def lock_file(self, fallback_dir: Path) -> Path:
-        """A lock file every process on this machine that shares the store agrees on."""
+    def lock_file(self) -> Path:
+        """A lock file every process on this machine that shares the store agrees on: beside a
+        sqlite file; for a server, in the temp folder (never in a run dir, which a run killed
+        while waiting for the server would leave holding nothing but the lock)."""
         if self.sqlite_path is not None:
             return self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
-        return Path(fallback_dir) / ".mlflow-tracking.lock"
+        key = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"bert_sweep-tracking-{key}.lock"
 
 
 def _sqlite_file(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    if not path or path == ":memory:":
-        return None
-    return Path(path).expanduser().absolute()
+    path = sqlite_path(uri)
+    return path.absolute() if path is not None else None
 
 
 def settings_from_node(node: Any) -> TrackingSettings | None:
@@ -153,15 +161,36 @@ def validate_tracking(cfg: Any) -> TrackingSettings | None:
         raise ConfigError(f"{SETTINGS_KEY}: {message}") from None
 
 
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (blocking, no polling) shared by processes on this machine."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+PROBE_TIMEOUT_S = 5.0  # a tracking server that has not answered by then is not there
+
+
+def probe_store(settings: TrackingSettings) -> str | None:
+    """Why the store cannot record runs (one line), or None when it can: a sqlite store's folder
+    must take a new file; a server must answer HTTP at all (any status: it is there)."""
+    db = settings.sqlite_path
+    if db is not None:
+        if db.exists() and not db.is_file():
+            return f"{db} is not a file"
+        return why_not_writable(db.parent)
+    if settings.uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            url = settings.uri.rstrip("/") + "/health"
+            with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
+                pass
+        except urllib.error.HTTPError:
+            return None  # it answered
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            return f"no answer from the server in {PROBE_TIMEOUT_S:g} s ({reason})"
+    return None
+
+
+__all__ = [
+    "TrackingSettings",
+    "probe_store",
+    "settings_from_node",
+    "validate_tracking",
+]

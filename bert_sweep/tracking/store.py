@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bert_sweep.locks import file_lock
 from bert_sweep.tracking.record import (
     KILLED,
     MAX_TAG_VALUE,
@@ -30,7 +31,7 @@ from bert_sweep.tracking.record import (
     TAG_SWEEP_KEY,
     clip,
 )
-from bert_sweep.tracking.settings import TrackingSettings, file_lock
+from bert_sweep.tracking.settings import TrackingSettings
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -90,10 +91,10 @@ class TrackingStore:
                 time.sleep(min(0.25 * 2**attempt, 5.0))
         raise AssertionError("unreachable")
 
-    def ensure_created(self, lock_dir: Path) -> None:
+    def ensure_created(self) -> None:
         """Create the store (tables, sqlite WAL journal) once, under a lock, so that jobs started
         in parallel afterwards only open it: concurrent first-time creation is what fails."""
-        with file_lock(self.settings.lock_file(lock_dir)):
+        with file_lock(self.settings.lock_file()):
             noisy = [logging.getLogger(n) for n in ("alembic", "mlflow.store.db.utils")]
             levels = [n.level for n in noisy]
             for logger in noisy:
@@ -116,9 +117,9 @@ class TrackingStore:
                 with sqlite3.connect(path, timeout=60) as conn:
                     conn.execute("PRAGMA journal_mode=WAL")
 
-    def experiment_id(self, name: str, lock_dir: Path) -> str:
+    def experiment_id(self, name: str) -> str:
         """The id of experiment `name`, created (or restored from the bin) when needed."""
-        with file_lock(self.settings.lock_file(lock_dir)):
+        with file_lock(self.settings.lock_file()):
             found = self._retry(lambda: self.client.get_experiment_by_name(name))
             if found is not None:
                 if found.lifecycle_stage == "deleted":
@@ -145,14 +146,12 @@ class TrackingStore:
                 return runs
 
     # -- runs --------------------------------------------------------------------------------
-    def parent_run(
-        self, experiment_id: str, sweep_dir: Path, name: str, lock_dir: Path, tags: Mapping
-    ) -> str:
+    def parent_run(self, experiment_id: str, sweep_dir: Path, name: str, tags: Mapping) -> str:
         """The sweep's parent run: found by its sweep-folder tag (another process of the same
         study, or a resumed sweep, may have made it), else created. Set back to RUNNING."""
         key = sweep_key(sweep_dir)
         query = f"tags.`{TAG_SWEEP_KEY}` = '{key}' and tags.`{TAG_ROLE}` = 'sweep'"
-        with file_lock(self.settings.lock_file(lock_dir)):
+        with file_lock(self.settings.lock_file()):
             found = self.search(experiment_id, query)
             if found:
                 run = min(found, key=lambda r: r.info.start_time or 0)

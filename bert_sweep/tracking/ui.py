@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_sweep.storage_url import sqlite_path
+
 DEFAULT_STORE = "sqlite:///outputs/mlflow.db"  # conf/tracking/mlflow.yaml, from the project root
 
 
@@ -115,12 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
-    if args.uri.startswith("sqlite:///"):
-        db = Path(args.uri.removeprefix("sqlite:///").split("?", 1)[0])
-        if not db.is_file():
-            where = db.absolute()
-            print(f"bert_sweep: error: --uri {args.uri}: no store at {where}", file=sys.stderr)
-            sys.exit(2)
+    db = sqlite_path(args.uri)
+    if db is not None and not db.is_file():
+        print(f"bert_sweep: error: --uri {args.uri}: no store at {db.absolute()}", file=sys.stderr)
+        sys.exit(2)
     print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
     os.execv(sys.executable, ui_command(args.uri, args.host, args.port))
 

@@ -7,7 +7,6 @@ bert_sweep.search.sweeper and is imported when a search actually starts.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -32,14 +31,19 @@ class BertOptunaSweeper(Sweeper):
         self._impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        """Run the search; a BertSweepError ends it with one line and exit code 2 (as a run)."""
+        """Run the search. Nothing exits here (Hydra would skip its end-of-run callbacks and print
+        a traceback): the outcome is stored for bert_sweep.cli.main, which maps it to the exit
+        code (2 for a BertSweepError, 1 for a crash, with the traceback in the sweep dir)."""
+        from bert_sweep import exits
         from bert_sweep.errors import BertSweepError
 
         try:
             return self._impl.sweep(arguments)
         except BertSweepError as exc:
-            print(f"bert_sweep: error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            exits.set_status(exits.EXIT_USAGE, " ".join(str(exc).split()))
+        except Exception as exc:
+            exits.set_status(exits.EXIT_CRASH, self._impl.crash_report(exc))
+        return None
 
 
 ConfigStore.instance().store(
