@@ -45,6 +45,27 @@ def embedded(cache_dir):
     return build_embedded(cache_dir, progress=False)
 
 
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(model, cache): a 2-layer, hidden-64 BERT QA ONNX with random weights and the MLPerf
+    signature, built in a cache of its own per test module (seconds)."""
+    from bert_sweep.assets.random_model import build_random_model
+    from bert_sweep.config.schema import ModelConfig
+
+    cfg = ModelConfig(
+        name="tiny",
+        source="random",
+        num_layers=2,
+        hidden_size=64,
+        num_heads=4,
+        intermediate_size=128,
+        accuracy_meaningful=False,
+        packageable=False,
+    )
+    cache = tmp_path_factory.mktemp("cache")
+    return build_random_model(cfg, cache, progress=False), cache
+
+
 @pytest.fixture
 def compose() -> Callable:
     """Compose the real conf/ as the CLI does (bert_sweep.config.compose) and validate it."""

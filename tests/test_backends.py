@@ -15,25 +15,6 @@ from bert_sweep.config.schema import ModelConfig
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A 2-layer, hidden-64 BERT QA model, random weights, exported with the MLPerf signature."""
-    from bert_sweep.assets.random_model import build_random_model
-
-    cfg = ModelConfig(
-        name="tiny",
-        source="random",
-        num_layers=2,
-        hidden_size=64,
-        num_heads=4,
-        intermediate_size=128,
-        accuracy_meaningful=False,
-        packageable=False,
-    )
-    cache = tmp_path_factory.mktemp("cache")
-    return build_random_model(cfg, cache, progress=False), cache
-
-
 def _batch(n=4, seq=384, length=40, seed=0):
     rng = np.random.default_rng(seed)
     ids = np.zeros((n, seq), np.int64)

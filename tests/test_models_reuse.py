@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from bert_sweep.backends.onnx import OnnxBackend
-from bert_sweep.config.schema import ModelConfig
 
 MIB = 1 << 20
 
@@ -44,26 +43,9 @@ def edit_one_weight(path: Path, value: float) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from bert_sweep.assets.random_model import build_random_model
-
-    cfg = ModelConfig(
-        name="tiny",
-        source="random",
-        num_layers=2,
-        hidden_size=64,
-        num_heads=4,
-        intermediate_size=128,
-        accuracy_meaningful=False,
-        packageable=False,
-    )
-    return build_random_model(cfg, tmp_path_factory.mktemp("cache"), progress=False)
-
-
 def test_int8_prepared_model_is_keyed_by_the_source_content(tmp_path, tiny_model):
     model = tmp_path / "model.onnx"
-    shutil.copy(tiny_model, model)
+    shutil.copy(tiny_model[0], model)
     cache = tmp_path / "cache"
     backend = OnnxBackend(precision="int8")
     first = backend.prepare(model, cache)

@@ -12,28 +12,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from bert_sweep.config.schema import ModelConfig
 from bert_sweep.errors import BackendUnavailableError, ConfigError
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from bert_sweep.assets.random_model import build_random_model
-
-    cfg = ModelConfig(
-        name="tiny",
-        source="random",
-        num_layers=2,
-        hidden_size=64,
-        num_heads=4,
-        intermediate_size=128,
-        accuracy_meaningful=False,
-        packageable=False,
-    )
-    cache = tmp_path_factory.mktemp("cache")
-    return build_random_model(cfg, cache, progress=False), cache
 
 
 @pytest.mark.skipif(HAS_TRT, reason="tensorrt is installed: the unavailable path cannot happen")
