@@ -9,6 +9,7 @@ results.json and the sweep goes on. `main` is the one place that maps outcomes t
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -211,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return exits.EXIT_INTERRUPTED
+    except BrokenPipeError:  # `--help | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exits.EXIT_OK
 
 
 def _main(argv: list[str]) -> int:

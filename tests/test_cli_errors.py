@@ -223,3 +223,12 @@ def test_checksum_mismatch_in_mirror(run_cli, tmp_path):
     _assert_one_line_error(proc, "dev-v1.1.json", "md5")
     assert not list((tmp_path / "cache").rglob("dev-v1.1.json"))  # nothing half-written kept
     shutil.rmtree(mirror)
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    """`--help | head -1`: the reader closes the pipe before we write; no traceback, exit 0."""
+    cmd = [sys.executable, "-m", "bert_sweep", "--help"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # long before the interpreter has started and printed anything
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
