@@ -9,10 +9,10 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+# The tool's own stack; each backend's engine packages come from the backend list.
 PACKAGES = (
     "bert_sweep",
     "mlcommons-loadgen",
-    "onnxruntime",
     "onnx",
     "torch",
     "transformers",
@@ -22,14 +22,14 @@ PACKAGES = (
     "omegaconf",
     "optuna",
     "mlflow",
-    "tensorrt",
-    "deepsparse",
 )
 
 
 def package_versions() -> dict[str, str]:
+    from bert_sweep.backends.registry import engine_packages
+
     out = {}
-    for name in PACKAGES:
+    for name in dict.fromkeys([*PACKAGES, *engine_packages()]):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

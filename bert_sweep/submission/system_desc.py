@@ -19,14 +19,6 @@ from typing import Any
 from bert_sweep.report.record import RunRecord
 from bert_sweep.submission.versions import SYSTEM_REQUIRED_FIELDS
 
-# Engines by backend name, for the `framework` field (the package whose version is recorded).
-ENGINE_PACKAGES = {
-    "onnx": "onnxruntime",
-    "torch": "torch",
-    "trt": "tensorrt",
-    "tensorrt": "tensorrt",
-    "deepsparse": "deepsparse",
-}
 _SOFTWARE = ("mlcommons-loadgen", "numpy", "onnx", "transformers", "tokenizers", "hydra-core")
 
 
@@ -104,8 +96,12 @@ def network_cards() -> int:
 
 
 def framework(results: RunRecord) -> str:
+    """`<package> <version>` of the backend's engine (its config's ENGINE_PACKAGE)."""
+    from bert_sweep.backends.registry import by_name
+
     backend = str(results.backend or "")
-    package = ENGINE_PACKAGES.get(backend)
+    cls = by_name(backend)
+    package = cls.ENGINE_PACKAGE if cls is not None else None
     version = results.packages.get(package or "")
     if package and version:
         return f"{package} {version}"
