@@ -37,6 +37,21 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def framework(backend: str | None, packages: dict, backend_info: dict | None) -> str:
+    """`<package> <version>` of a backend's engine (its config's ENGINE_PACKAGE), for the
+    systems JSON, results and tracking; else the backend's own engine version."""
+    from bert_sweep.backends.registry import by_name
+
+    backend = str(backend or "")
+    cls = by_name(backend)
+    package = cls.ENGINE_PACKAGE if cls is not None else None
+    version = packages.get(package or "")
+    if package and version:
+        return f"{package} {version}"
+    engine = (backend_info or {}).get("engine_version")
+    return f"{backend} {engine}".strip() if engine and engine != "n/a" else backend or "unknown"
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -97,16 +97,9 @@ def network_cards() -> int:
 
 def framework(results: RunRecord) -> str:
     """`<package> <version>` of the backend's engine (its config's ENGINE_PACKAGE)."""
-    from bert_sweep.backends.registry import by_name
+    from bert_sweep.report.system_info import framework as framework_of
 
-    backend = str(results.backend or "")
-    cls = by_name(backend)
-    package = cls.ENGINE_PACKAGE if cls is not None else None
-    version = results.packages.get(package or "")
-    if package and version:
-        return f"{package} {version}"
-    engine = (results.backend_info or {}).get("engine_version")
-    return f"{backend} {engine}".strip() if engine and engine != "n/a" else backend or "unknown"
+    return framework_of(results.backend, results.packages, results.backend_info)
 
 
 def other_software(results: RunRecord) -> str:

@@ -75,6 +75,12 @@ def _dynamic(ov, model):
     return model
 
 
+def _text(value) -> str:
+    """A property value as text (element types by their short name: f32, bf16)."""
+    name = getattr(value, "get_type_name", None)
+    return name() if callable(name) else str(value)
+
+
 class OpenvinoBackend(Backend):
     def __init__(self, config: OpenvinoConfig | None = None) -> None:
         super().__init__(config or OpenvinoConfig())
@@ -134,7 +140,9 @@ class OpenvinoBackend(Backend):
         with file_lock(out.with_suffix(".lock")):
             if not (out.is_file() and out.with_suffix(".bin").is_file()):
                 self._quantize(ov, nncf, model_path, calibration, rows, out)
-                write_json_atomic(out.with_suffix(".json"), recipe | self.calibration_info)
+                write_json_atomic(
+                    out.with_suffix(".json"), recipe | {"calibration": self.calibration_info}
+                )
         return out
 
     def _quantize(self, ov, nncf, source: Path, calibration: Calibration, rows, out: Path):
@@ -202,7 +210,7 @@ class OpenvinoBackend(Backend):
             props["INFERENCE_NUM_THREADS"] = c.inference_num_threads
         self.compiled = core.compile_model(model, "CPU", props)
         self._actual = {
-            key: str(self.compiled.get_property(key))
+            key: _text(self.compiled.get_property(key))
             for key in (
                 "PERFORMANCE_HINT",
                 "INFERENCE_PRECISION_HINT",
