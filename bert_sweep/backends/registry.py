@@ -45,6 +45,15 @@ def store_backend(cls: type[BackendConfig]) -> None:
     store.store(group="backend", name=name, node=option)
 
 
+def store_all() -> None:
+    """The ConfigStore's backend group, exactly the list (an unlisted backend is no option)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().repo.get("backend", {}).clear()
+    for cls in BACKENDS:
+        store_backend(cls)
+
+
 def register_backend(cls: type[BackendConfig]) -> type[BackendConfig]:
     """Add a backend (its config dataclass) to the list and the ConfigStore; usable as a class
     decorator. A second registration of the same name replaces the first."""

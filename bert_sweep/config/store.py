@@ -53,6 +53,5 @@ def register_configs() -> None:
         store.store(group=group, name=name, node=node)
     from bert_sweep.backends import registry
 
-    for backend in registry.BACKENDS:
-        registry.store_backend(backend)
+    registry.store_all()
     OmegaConf.register_new_resolver("bert_sweep_groups", groups_help, replace=True)
