@@ -233,6 +233,7 @@ class Pipeline:
             outcome = run_test(
                 self._spec("performance", "performance", self.cfg.backend, self.prepared_path)
             )
+        self.loaded_info = outcome.backend_info
         log = outcome.log
         return Performance(
             result=log.get("result"),
@@ -255,6 +256,15 @@ class Pipeline:
             sut=dict(outcome.sut_stats or {}),
             log_dir=outcome.output_dir,
         )
+
+    def _backend_info(self) -> dict:
+        """The backend as prepared here, with what the loadgen process reported once it had
+        loaded it (actual providers, streams, threads, precision) when a performance test ran."""
+        info = dataclasses.asdict(self.backend.info())
+        loaded = getattr(self, "loaded_info", None) or {}
+        if loaded:
+            info = info | loaded | {"details": info["details"] | loaded.get("details", {})}
+        return info
 
     @staticmethod
     def _samples_per_second(log: dict) -> float | None:
@@ -309,7 +319,7 @@ class Pipeline:
                 meaningful=self.model.meaningful,
                 packageable=self.model.packageable,
             ),
-            backend_info=dataclasses.asdict(self.backend.info()),
+            backend_info=self._backend_info(),
             n_samples=self.n_samples,
             dataset_path=str(self.dataset_path),
             features_path=str(self.features_path),

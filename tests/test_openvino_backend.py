@@ -209,3 +209,6 @@ def test_openvino_run_under_loadgen(run_cli, tiny_model, tmp_path):
     assert record.packages["openvino"] and "nncf" in record.packages
     assert record.performance.samples_per_second > 0
     assert record.accuracy.numerics == {"backend": "openvino", "precision": "bf16"}
+    compiled = record.backend_info["details"]["compiled"]  # as the loadgen process loaded it
+    if "BF16" in compiled["cpu_capabilities"]:
+        assert compiled["INFERENCE_PRECISION_HINT"] == "bf16"

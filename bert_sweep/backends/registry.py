@@ -1,9 +1,9 @@
 """The one list of backends: every other place that needs to know them reads it.
 
 `BACKENDS` holds each backend's config dataclass (`backends/<name>/config.py`); from it the
-ConfigStore gets, per backend, the schema node `backend/base_<name>` and the selectable option
-`backend/<name>` (the dataclass's defaults with its KNOBS interpolated from the run's top-level
-knobs), so `backend=<name>` needs no YAML file. `register_backend` adds one more at run time
+ConfigStore gets, per backend, the selectable option `backend/<name>`: the dataclass itself (its
+type checks every override) with its KNOBS interpolated from the run's top-level knobs, so
+`backend=<name>` needs no YAML file. `register_backend` adds one more at run time
 (a plugin, or a test's throwaway backend) the same way.
 """
 
@@ -32,13 +32,12 @@ def _target(cls: type[BackendConfig]) -> str:
 
 
 def store_backend(cls: type[BackendConfig]) -> None:
-    """Put `backend/base_<name>` (schema) and `backend/<name>` (the option) in the ConfigStore."""
+    """Put the option `backend/<name>` (typed by the dataclass) in the ConfigStore."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     name = backend_name(cls)
     store = ConfigStore.instance()
-    store.store(group="backend", name=f"base_{name}", node=cls)
     option = OmegaConf.structured(cls)
     for key, value in cls.KNOBS.items():
         option[key] = value
