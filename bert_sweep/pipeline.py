@@ -98,7 +98,13 @@ class Pipeline:
     def _backend(self):
         from bert_sweep.backends.base import Calibration
 
-        calibration = Calibration(str(self.features_path), len(self.features), self.n_samples)
+        calibration = Calibration(
+            str(self.features_path),
+            len(self.features),
+            self.n_samples,
+            examples=tuple(self.examples),
+            vocab_path=str(self.vocab_path),
+        )
         with self.timer("prepare"):
             self.backend = build_backend(self.cfg.backend)
             self.prepared_path = self.backend.prepare(self.model.path, self.cache_dir, calibration)

@@ -96,7 +96,7 @@ def features_path(shared_data, tmp_path_factory):
     features = convert_examples_to_features(examples, tokenizer, progress=False)
     path = tmp_path_factory.mktemp("features") / "features.npz"
     features.save(path)
-    return path, len(features)
+    return path, len(features), examples
 
 
 def test_calibration_rows_avoid_the_scored_samples():
@@ -109,7 +109,7 @@ def test_int8_quantizes_on_unscored_rows_once_and_differs_a_little(
     tiny_model, features_path, reference
 ):
     path, cache = tiny_model
-    features, total = features_path
+    features, total, _ = features_path
     calibration = Calibration(str(features), total=total, scored=total - 24)
     config = OpenvinoConfig(precision="int8", calibration_samples=16, cache_dir=str(cache))
     backend = OpenvinoBackend(config)
@@ -132,6 +132,43 @@ def test_int8_quantizes_on_unscored_rows_once_and_differs_a_little(
     assert np.corrcoef(start[:, :90].ravel(), want[:, :90].ravel())[0, 1] > 0.9
     info = backend.info().details["calibration"]
     assert info["count"] == 16 and info["overlaps_scored"] is False
+
+
+def test_int8_with_accuracy_control_keeps_its_own_cache_entry_and_says_what_it_checked(
+    tiny_model, features_path
+):
+    """nncf.quantize_with_accuracy_control with max relative drop 1 - target, on F1 of the
+    calibration rows' whole examples (random weights: the F1 itself means nothing here)."""
+    path, cache = tiny_model
+    features, total, examples = features_path
+    calibration = Calibration(
+        str(features),
+        total=total,
+        scored=total - 24,
+        examples=tuple(examples),
+        vocab_path=str(SHARED_DATA / "bert-uncased-vocab.txt"),
+    )
+    fields = {"precision": "int8", "calibration_samples": 16, "cache_dir": str(cache)}
+    plain = OpenvinoBackend(OpenvinoConfig(**fields)).prepare(path, cache, calibration)
+    config = OpenvinoConfig(accuracy_control=True, accuracy_target=0.999, **fields)
+    backend = OpenvinoBackend(config)
+    prepared = backend.prepare(path, cache, calibration)
+    assert prepared != plain and prepared.with_suffix(".bin").is_file()
+    control = backend.info().details["calibration"]["accuracy_control"]
+    assert control["max_relative_drop"] == pytest.approx(0.001)
+    assert 1 <= control["validation_examples"] <= 16
+    cached = OpenvinoBackend(config)  # a cache hit reports what the quantizing run checked
+    assert cached.prepare(path, cache, calibration) == prepared
+    assert cached.info().details["calibration"]["accuracy_control"] == control
+    assert config.numerics_key() != OpenvinoConfig(**fields).numerics_key()
+    assert "accuracy control" in config.weight_transformations({})
+
+
+def test_accuracy_control_target_is_the_runs(compose):
+    _, cfg = compose(["backend=openvino", "precision=int8", "backend.accuracy_control=true"])
+    assert cfg.backend.accuracy_target == cfg.target == 0.99
+    _, cfg = compose(["backend=openvino", "target=0.999"])
+    assert cfg.backend.accuracy_target == 0.999
 
 
 def test_int8_without_calibration_data_is_a_clear_error(tiny_model):

@@ -40,6 +40,9 @@ class Calibration:
     features_path: str
     total: int  # features in the dataset
     scored: int  # the run scores rows [0, scored)
+    # for quantizers that check accuracy themselves (e.g. NNCF's accuracy control)
+    examples: tuple = field(default=(), repr=False, compare=False)
+    vocab_path: str | None = None
 
     def calibration_rows(self, n: int) -> tuple[range, bool]:
         n = max(1, min(int(n), self.total))

@@ -15,6 +15,7 @@ OpenVINO itself under `<cache_dir>/openvino/` (its CACHE_DIR property).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -143,6 +144,10 @@ class OpenvinoBackend(Backend):
                 write_json_atomic(
                     out.with_suffix(".json"), recipe | {"calibration": self.calibration_info}
                 )
+            else:  # what the quantizing run recorded (accuracy control adds its figures)
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    saved = json.loads(out.with_suffix(".json").read_text())
+                    self.calibration_info = saved["calibration"]
         return out
 
     def _quantize(self, ov, nncf, source: Path, calibration: Calibration, rows, out: Path):
@@ -166,13 +171,24 @@ class OpenvinoBackend(Backend):
             "performance": nncf.QuantizationPreset.PERFORMANCE,
             "mixed": nncf.QuantizationPreset.MIXED,
         }[self.config.quant_preset]
-        quantized = nncf.quantize(
-            model,
-            data,
-            preset=preset,
-            model_type=nncf.ModelType.TRANSFORMER,
-            subset_size=len(rows),
-        )
+        options = {
+            "preset": preset,
+            "model_type": nncf.ModelType.TRANSFORMER,
+            "subset_size": len(rows),
+        }
+        if not self.config.accuracy_control:
+            quantized = nncf.quantize(model, data, **options)
+        else:
+            items, validate = self._validation(features, rows, calibration, sample, source)
+            quantized = nncf.quantize_with_accuracy_control(
+                model,
+                data,
+                nncf.Dataset(items),
+                validate,
+                max_drop=1.0 - self.config.accuracy_target,
+                drop_type=nncf.DropType.RELATIVE,
+                **options,
+            )
         # the IR is a pair (.xml, .bin): write both under temporary names, then rename the .bin
         # first, so a complete .xml always has its .bin
         tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.xml")
@@ -183,6 +199,59 @@ class OpenvinoBackend(Backend):
         finally:
             for leftover in (tmp, tmp.with_suffix(".bin")):
                 leftover.unlink(missing_ok=True)
+
+    def _validation(self, features, rows, calibration: Calibration, sample, source: Path):
+        """Validation items (the feature rows of each example wholly inside `rows`) and the
+        F1 function NNCF's accuracy control calls on a compiled model (mean, per example)."""
+        from bert_sweep.assets.vocab import load_tokenizer
+        from bert_sweep.evaluation.postprocess import predictions_from_logits
+        from bert_sweep.evaluation.squad_metrics import score_examples
+
+        if not calibration.examples or not calibration.vocab_path:
+            raise ConfigError(
+                "backend.accuracy_control=true: needs the run's examples and vocab (run it "
+                "through the pipeline)"
+            )
+        examples = calibration.examples
+        tokenizer = load_tokenizer(Path(calibration.vocab_path))
+        owner = features.example_index
+        inside = np.zeros(len(features), bool)
+        inside[np.asarray(rows)] = True
+        items = []
+        for example in np.unique(owner[np.asarray(rows)]):
+            members = np.flatnonzero(owner == example)
+            if inside[members].all():
+                items.append(members.tolist())
+        if not items:
+            raise ConfigError(
+                f"backend.calibration_samples={self.config.calibration_samples}: no example has "
+                "all its features among the calibration rows; expected a larger subset"
+            )
+        if self.calibration_info is not None:
+            self.calibration_info["accuracy_control"] = {
+                "validation_examples": len(items),
+                "metric": "F1 on the calibration rows' whole examples",
+                "max_relative_drop": round(1.0 - self.config.accuracy_target, 6),
+            }
+
+        def validate(compiled, data) -> tuple[float, list[float]]:
+            out = _names(compiled.outputs, OUTPUT_ALIASES, "outputs", source)
+            scores = []
+            for members in data:
+                picked = features.select(np.asarray(members))
+                start = np.full(picked.input_ids.shape, -1e4, np.float32)
+                end = np.full(picked.input_ids.shape, -1e4, np.float32)
+                for i, row in enumerate(members):
+                    result = compiled(sample(row))
+                    width = result[compiled.output(out["start"])].shape[1]
+                    start[i, :width] = result[compiled.output(out["start"])][0]
+                    end[i, :width] = result[compiled.output(out["end"])][0]
+                predictions = predictions_from_logits(examples, picked, start, end, tokenizer)
+                example = examples[int(owner[members[0]])]
+                scores.append(score_examples([example], predictions).f1)
+            return float(np.mean(scores)), scores
+
+        return items, validate
 
     # -- loadgen process ---------------------------------------------------------------------
     def load(self, model_path: Path) -> None:

@@ -30,6 +30,10 @@ class OpenvinoConfig(BackendConfig):
     inference_num_threads: int = 0  # 0 = OpenVINO's default (all cores)
     calibration_samples: int = 300  # int8: features quantization is calibrated on
     quant_preset: str = "performance"  # int8: performance (symmetric) | mixed (asym. activations)
+    # int8 through nncf.quantize_with_accuracy_control: keeps the most sensitive ops in f32 until
+    # F1 on the calibration examples is >= accuracy_target x the f32 model's F1 there
+    accuracy_control: bool = False
+    accuracy_target: float = 0.99  # the run's `target`
     cache_dir: str = ""  # compiled-model cache lives under it (assets.cache_dir); "" = no cache
 
     SUPPORTED: ClassVar[dict[str, tuple[str, ...]]] = {"cpu": ("fp32", "bf16", "int8")}
@@ -38,6 +42,7 @@ class OpenvinoConfig(BackendConfig):
     KNOBS: ClassVar[dict[str, str]] = BackendConfig.KNOBS | {
         "inference_num_threads": "${threads}",
         "cache_dir": "${assets.cache_dir}",
+        "accuracy_target": "${target}",
     }
 
     def __post_init__(self) -> None:
@@ -62,18 +67,27 @@ class OpenvinoConfig(BackendConfig):
             raise field_error(
                 "backend.quant_preset", self.quant_preset, f"one of {list(QUANT_PRESETS)}"
             )
+        if not 0 < self.accuracy_target <= 1:
+            raise field_error("target", self.accuracy_target, "a fraction in (0, 1]")
 
     def numerics_key(self) -> dict:
         key = {"backend": self.name, "precision": self.precision}
         if self.precision == "int8":
             key |= {"calibration_samples": self.calibration_samples, "preset": self.quant_preset}
+            if self.accuracy_control:
+                key |= {"accuracy_control": True, "accuracy_target": self.accuracy_target}
         return key
 
     def weight_transformations(self, model: dict[str, Any]) -> str | None:
         if self.precision == "int8":
+            control = (
+                f", with accuracy control (F1 >= {self.accuracy_target:g} x f32)"
+                if self.accuracy_control
+                else ""
+            )
             return (
                 f"NNCF post-training int8 quantization ({self.quant_preset} preset, transformer "
-                f"model type) calibrated on {self.calibration_samples} dataset features"
+                f"model type) calibrated on {self.calibration_samples} dataset features{control}"
             )
         if self.precision == "bf16":
             return "OpenVINO bf16 inference precision (weights converted when compiled)"
