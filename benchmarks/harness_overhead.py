@@ -16,7 +16,6 @@ Results are printed and written to outputs/benchmarks/harness_overhead-<time>.js
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing
 import statistics
 import tempfile
@@ -29,17 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def raw_loop(
-    backend_cfg: dict, model_path: str, features_path: str, n: int, batch: int, trim: bool, queue
+    backend_cfg, model_path: str, features_path: str, n: int, batch: int, trim: bool, queue
 ) -> None:
     """Child process: time back-to-back predict calls over the first n samples."""
     import numpy as np
-    from hydra.utils import instantiate
 
     from bert_sweep.features.squad_features import Features
     from bert_sweep.harness.qsl import FeatureQSL
 
     qsl = FeatureQSL(Features.load(Path(features_path)), list(range(n)))
-    backend = instantiate(backend_cfg)
+    from bert_sweep.harness.runner import make_backend
+
+    backend = make_backend(backend_cfg)
     backend.load(Path(model_path))
     warm = np.arange(min(batch, n))
     backend.predict(qsl.batch(warm))  # session warm-up, untimed (the SUT run has one too)
@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--backend", default="onnx", help="a registered backend (onnx, openvino)")
+    parser.add_argument("--precision", default="fp32")
     parser.add_argument("--trim", action="store_true", help="trim batches to their longest sample")
     parser.add_argument(
         "--sort",
@@ -127,9 +129,11 @@ def main() -> None:
     from bert_sweep.assets.catalog import CATALOG
     from bert_sweep.assets.download import fetch
     from bert_sweep.assets.vocab import packaged_vocab
-    from bert_sweep.config.schema import OnnxBackendConfig
+    from bert_sweep.backends.base import Calibration
+    from bert_sweep.backends.registry import by_name, names
     from bert_sweep.embedded.build import build_embedded
     from bert_sweep.features.squad_features import load_or_build_features
+    from bert_sweep.harness.runner import make_backend
     from bert_sweep.report.system_info import package_versions, system_info
 
     cache = Path(args.cache_dir)
@@ -140,11 +144,17 @@ def main() -> None:
     featurization = bench_featurization(squad, vocab)
 
     embedded = build_embedded(cache)
-    _, _, features_path = load_or_build_features(squad, vocab, cache, progress=False)
-    backend_cfg = dataclasses.asdict(
-        OnnxBackendConfig(batch_size=args.batch, intra_op_threads=args.threads)
-    )
-    model = str(embedded.model_path)
+    features, _, features_path = load_or_build_features(squad, vocab, cache, progress=False)
+    cls = by_name(args.backend)
+    if cls is None:
+        parser.error(f"--backend={args.backend}: expected one of {names()}")
+    # the field the `threads` knob sets for this backend (its KNOBS), e.g. intra_op_threads
+    threads = {f: args.threads for f, knob in cls.KNOBS.items() if knob == "${threads}"}
+    backend_cfg = cls(batch_size=args.batch, precision=args.precision, **threads)
+    # derived models (quantized, compiled) are prepared as a run prepares them
+    calibration = Calibration(str(features_path), len(features), args.samples)
+    prepared = make_backend(backend_cfg).prepare(embedded.model_path, cache, calibration)
+    model = str(prepared)
     raw, harness = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):  # interleaved, so drift on a noisy machine hits both
@@ -167,6 +177,7 @@ def main() -> None:
     result = {
         "benchmark": "harness_overhead",
         "model": "embedded (MiniLM-L6 QA, ONNX)",
+        "backend": f"{backend_cfg.name} {backend_cfg.precision}",
         "samples": args.samples,
         "batch": args.batch,
         "threads": args.threads,

@@ -25,8 +25,15 @@ from bert_sweep.probe import why_not_writable
 
 
 def _group_options(group: str) -> list[str]:
+    """The options of a config group: its YAML files, and for `backend` the registered backends
+    (stored in Hydra's ConfigStore by bert_sweep.backends.registry, no YAML of their own)."""
     folder = config_dir() / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    options = {p.stem for p in folder.glob("*.yaml")} if folder.is_dir() else set()
+    if group == "backend":
+        from bert_sweep.backends import registry
+
+        options |= set(registry.names())
+    return sorted(options)
 
 
 _ABSENT = object()

@@ -49,7 +49,15 @@ def loadgen_settings(cfg: RunConfig, n_samples: int) -> dict:
 
 
 def backend_dict(cfg: RunConfig) -> dict:
+    """The backend's config as a plain dict (with `_target_`), e.g. for results.json."""
     return dataclasses.asdict(cfg.backend)
+
+
+def build_backend(config):
+    """The implementation named by a backend config's `_target_`, built from that config."""
+    from bert_sweep.harness.runner import make_backend
+
+    return make_backend(config)
 
 
 class Pipeline:
@@ -88,13 +96,20 @@ class Pipeline:
         self.rows = None if self.n_samples == total else list(range(self.n_samples))
 
     def _backend(self):
-        from hydra.utils import instantiate
+        from bert_sweep.backends.base import Calibration
 
+        calibration = Calibration(
+            str(self.features_path),
+            len(self.features),
+            self.n_samples,
+            examples=tuple(self.examples),
+            vocab_path=str(self.vocab_path),
+        )
         with self.timer("prepare"):
-            self.backend = instantiate(backend_dict(self.cfg), _convert_="all")
-            self.prepared_path = self.backend.prepare(self.model.path, self.cache_dir)
+            self.backend = build_backend(self.cfg.backend)
+            self.prepared_path = self.backend.prepare(self.model.path, self.cache_dir, calibration)
 
-    def _spec(self, mode: str, out: str, backend: dict, model_path: Path, **extra):
+    def _spec(self, mode: str, out: str, backend, model_path: Path, **extra):
         from bert_sweep.harness.spec import TestSpec
 
         h = self.cfg.harness
@@ -127,7 +142,7 @@ class Pipeline:
         given = s.target_qps if s.name in ("Offline", "Server") else s.target_latency_ms
         return given is None
 
-    def _measure_accuracy(self, out: str, backend: dict, model_path: Path) -> dict:
+    def _measure_accuracy(self, out: str, backend, model_path: Path) -> dict:
         """Run and score one accuracy test; the dict is what the reuse store keeps."""
         from bert_sweep.assets.vocab import load_tokenizer
         from bert_sweep.evaluation.accuracy_log import score_accuracy_log
@@ -154,15 +169,13 @@ class Pipeline:
 
     def _accuracy(self) -> Accuracy:
         store = AccuracyStore(self.cache_dir)
-        numerics = self.backend.numerics_key()
+        numerics = self.cfg.backend.numerics_key()
         key = accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, numerics)
         entry = store.get(key) if self.cfg.reuse_accuracy else None
         reused = entry is not None
         with self.timer("accuracy"):
             if entry is None:
-                entry = self._measure_accuracy(
-                    "accuracy", backend_dict(self.cfg), self.prepared_path
-                )
+                entry = self._measure_accuracy("accuracy", self.cfg.backend, self.prepared_path)
                 store.put(key, entry | {"numerics": numerics})
         acc = Accuracy(
             exact_match=entry["exact_match"],
@@ -175,7 +188,7 @@ class Pipeline:
             numerics=numerics,
             wall_s=entry.get("wall_s"),
         )
-        if not self.backend.computes_model:
+        if not self.cfg.backend.COMPUTES_MODEL:
             acc.meaningful = False
             acc.not_meaningful_reason = "the backend does not run the model"
             return acc
@@ -206,13 +219,12 @@ class Pipeline:
         ref = store.get(ref_key)
         if ref is None:
             with self.timer("reference"):
-                from bert_sweep.config.schema import OnnxBackendConfig
+                from bert_sweep.backends.onnx.config import OnnxConfig
 
-                backend = dataclasses.asdict(
-                    OnnxBackendConfig(
-                        batch_size=self.cfg.backend.batch_size,
-                        providers=list(self.cfg.device.providers),
-                    )
+                backend = OnnxConfig(
+                    batch_size=self.cfg.backend.batch_size,
+                    device=self.cfg.device.name,
+                    providers=list(self.cfg.device.providers),
                 )
                 ref = self._measure_accuracy("reference", backend, self.model.path)
                 store.put(ref_key, ref | {"numerics": FP32_REFERENCE})
@@ -225,8 +237,9 @@ class Pipeline:
 
         with self.timer("performance"):
             outcome = run_test(
-                self._spec("performance", "performance", backend_dict(self.cfg), self.prepared_path)
+                self._spec("performance", "performance", self.cfg.backend, self.prepared_path)
             )
+        self.loaded_info = outcome.backend_info
         log = outcome.log
         return Performance(
             result=log.get("result"),
@@ -249,6 +262,15 @@ class Pipeline:
             sut=dict(outcome.sut_stats or {}),
             log_dir=outcome.output_dir,
         )
+
+    def _backend_info(self) -> dict:
+        """The backend as prepared here, with what the loadgen process reported once it had
+        loaded it (actual providers, streams, threads, precision) when a performance test ran."""
+        info = dataclasses.asdict(self.backend.info())
+        loaded = getattr(self, "loaded_info", None) or {}
+        if loaded:
+            info = info | loaded | {"details": info["details"] | loaded.get("details", {})}
+        return info
 
     @staticmethod
     def _samples_per_second(log: dict) -> float | None:
@@ -303,7 +325,7 @@ class Pipeline:
                 meaningful=self.model.meaningful,
                 packageable=self.model.packageable,
             ),
-            backend_info=dataclasses.asdict(self.backend.info()),
+            backend_info=self._backend_info(),
             n_samples=self.n_samples,
             dataset_path=str(self.dataset_path),
             features_path=str(self.features_path),

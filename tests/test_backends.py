@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from bert_sweep.backends.base import Batch
-from bert_sweep.backends.noop import NoopBackend
-from bert_sweep.backends.onnx import OnnxBackend, check_signature
+from bert_sweep.backends.noop.backend import NoopBackend
+from bert_sweep.backends.onnx.backend import OnnxBackend
+from bert_sweep.backends.onnx.config import OnnxConfig
+from bert_sweep.backends.signature import check_signature
 from bert_sweep.config.schema import ModelConfig
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError
 
@@ -50,7 +52,7 @@ def test_random_model_is_cached_and_has_the_signature(tiny_model):
 
 def test_onnx_fp32_predicts_batch_by_seq_logits(tiny_model):
     path, _ = tiny_model
-    backend = OnnxBackend(intra_op_threads=1)
+    backend = OnnxBackend(OnnxConfig(intra_op_threads=1))
     backend.load(path)
     start, end = backend.predict(_batch())
     assert start.shape == end.shape == (4, 384) and start.dtype == np.float32
@@ -78,7 +80,7 @@ def test_padding_beyond_the_mask_does_not_change_real_positions(tiny_model):
 
 def test_int8_prepare_quantizes_once_and_stays_close(tiny_model):
     path, cache = tiny_model
-    backend = OnnxBackend(precision="int8")
+    backend = OnnxBackend(OnnxConfig(precision="int8"))
     prepared = backend.prepare(path, cache)
     assert prepared != path and prepared.is_file()
     assert prepared.stat().st_size < path.stat().st_size  # int8 weights
@@ -86,9 +88,9 @@ def test_int8_prepare_quantizes_once_and_stays_close(tiny_model):
     assert recipe["precision"] == "int8"
     mtime = prepared.stat().st_mtime_ns
     assert backend.prepare(path, cache) == prepared and prepared.stat().st_mtime_ns == mtime
-    other = OnnxBackend(precision="int8", quant_per_channel=True).prepare(path, cache)
+    other = OnnxBackend(OnnxConfig(precision="int8", quant_per_channel=True)).prepare(path, cache)
     assert other != prepared  # a different recipe is a different cache entry
-    fp32, int8 = OnnxBackend(), OnnxBackend(precision="int8")
+    fp32, int8 = OnnxBackend(), OnnxBackend(OnnxConfig(precision="int8"))
     fp32.load(path)
     int8.load(prepared)
     a, _ = fp32.predict(_batch())
@@ -102,16 +104,16 @@ def test_fp32_prepare_returns_the_model(tiny_model):
 
 
 def test_numerics_key_ignores_batch_and_threads():
-    a = OnnxBackend(batch_size=8, intra_op_threads=1).numerics_key()
-    b = OnnxBackend(batch_size=64, intra_op_threads=2).numerics_key()
+    a = OnnxBackend(OnnxConfig(batch_size=8, intra_op_threads=1)).numerics_key()
+    b = OnnxBackend(OnnxConfig(batch_size=64, intra_op_threads=2)).numerics_key()
     assert a == b == {"backend": "onnx", "precision": "fp32"}
-    assert OnnxBackend(precision="int8").numerics_key() != a
+    assert OnnxBackend(OnnxConfig(precision="int8")).numerics_key() != a
 
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"precision": "fp16"}, "precision"),
+        ({"precision": "fp16"}, "backend=onnx precision"),
         ({"execution_mode": "x"}, "backend.execution_mode"),
         ({"intra_op_threads": -1}, "threads"),
         ({"graph_optimization_level": "max"}, "backend.graph_optimization_level"),
@@ -119,12 +121,12 @@ def test_numerics_key_ignores_batch_and_threads():
 )
 def test_bad_backend_arguments(kwargs, field):
     with pytest.raises(ConfigError, match=f"^{field}="):
-        OnnxBackend(**kwargs)
+        OnnxBackend(OnnxConfig(**kwargs))
 
 
 def test_missing_provider_is_a_clear_error_not_a_fallback(tiny_model):
     path, _ = tiny_model
-    backend = OnnxBackend(providers=["CUDAExecutionProvider"])
+    backend = OnnxBackend(OnnxConfig(providers=["CUDAExecutionProvider"]))
     with pytest.raises(BackendUnavailableError, match="CUDAExecutionProvider"):
         backend.load(path)
 
@@ -187,8 +189,8 @@ def squad_features(shared_data, tmp_path_factory):
 class _WidthRecorder(NoopBackend):
     """The noop backend, remembering the (rows, width) of every batch it is given."""
 
-    def __init__(self, **kw):
-        super().__init__(**kw)
+    def __init__(self, config=None):
+        super().__init__(config)
         self.shapes: list[tuple[int, int]] = []
 
     def predict(self, batch):
@@ -222,7 +224,7 @@ def test_noop_quick_run_is_valid(compose, squad_features, tmp_path):
     min_duration, whatever the machine's speed (the query is sized from the measured rate)."""
     from bert_sweep.harness.runner import run_test
     from bert_sweep.harness.spec import TestSpec
-    from bert_sweep.pipeline import backend_dict, loadgen_settings
+    from bert_sweep.pipeline import loadgen_settings
 
     _, cfg = compose(["backend=noop"])
     _, path = squad_features
@@ -232,7 +234,7 @@ def test_noop_quick_run_is_valid(compose, squad_features, tmp_path):
         scenario=cfg.scenario.name,
         output_dir=str(tmp_path / "perf"),
         features_path=str(path),
-        backend=backend_dict(cfg),
+        backend=cfg.backend,
         model_path="",
         batch_size=cfg.backend.batch_size,
         workers=cfg.harness.workers,

@@ -142,6 +142,17 @@ def _noop(line, tmp):
     assert record.verdict.verdict == "PERF-ONLY" and proc.returncode == 0, proc.stderr[-2000:]
 
 
+@expect("-m bert_sweep backend=openvino precision=bf16")
+def _openvino_bf16(line, tmp):
+    # bf16 logits differ from fp32 by a few hundredths here; whether F1 keeps 99 % is what the
+    # verdict says, so the run completes either way and exits accordingly.
+    record = _completes(line, tmp)
+    assert record.backend == "openvino" and record.precision == "bf16"
+    assert record.backend_info["name"] == "openvino" and record.packages.get("openvino")
+    assert record.performance.validity == "VALID", record.performance.invalid_reasons
+    assert record.accuracy.reference_f1 and not record.accuracy.reference_is_self
+
+
 @expect("-m bert_sweep harness.trim_padding=true")
 def _trim(line, tmp):
     record = _passes(line, tmp)

@@ -25,7 +25,8 @@ def test_grid_with_unavailable_backend_finishes_with_a_table(tmp_path):
     cmd = [
         sys.executable, "-m", "bert_sweep", "-m", "backend=trt,noop", "batch=32,64",
         "model=file", f"model.file={model}", "dataset=squad", f"assets.mirror={SHARED_DATA}",
-        "tracking=none", "assets.progress=false", f"hydra.sweep.dir={sweep}",
+        # device=cuda: trt refuses cpu at composition; on cuda it fails for want of tensorrt
+        "device=cuda", "tracking=none", "assets.progress=false", f"hydra.sweep.dir={sweep}",
         # the grid table callback (conf/hydra/callbacks/grid_summary.yaml)
         "hydra/callbacks=grid_summary",
     ]  # fmt: skip

@@ -8,15 +8,19 @@ integer-exact in float32, so the bytes in loadgen's accuracy log can be compared
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bert_sweep.backends.config import BackendConfig
+from bert_sweep.backends.noop.backend import NoopBackend
 from bert_sweep.errors import ConfigError, HarnessError
 from bert_sweep.features.squad_features import Features
 from bert_sweep.harness.qsl import FeatureQSL
@@ -28,7 +32,7 @@ from bert_sweep.harness.user_conf import render_user_conf
 SEQ = 384
 ROW_BYTES = SEQ * 2 * 4  # float32 [seq, 2]
 TIMEOUT_S = 180  # generous: a hung harness fails the test instead of the suite
-ONNX_BACKEND = {"_target_": "bert_sweep.backends.onnx.OnnxBackend", "intra_op_threads": 1}
+ONNX_BACKEND = {"_target_": "bert_sweep.backends.onnx.backend.OnnxBackend", "intra_op_threads": 1}
 
 
 # -- fixtures: real features, tiny real models ----------------------------------------------------
@@ -189,8 +193,6 @@ def test_qsl_rejects_bad_rows_and_counts(features_path, rows, count, field):
     ],
 )
 def test_sut_rejects_bad_settings(features_path, kwargs, field):
-    from bert_sweep.backends.noop import NoopBackend
-
     args = {"scenario": "Offline"} | kwargs
     with pytest.raises(ConfigError, match=field):
         BatchingSUT(NoopBackend(), FeatureQSL(Features.load(features_path)), **args)
@@ -379,16 +381,37 @@ def test_backend_error_fails_the_test_without_hanging(tmp_path, features_path, f
     assert "predict" in (Path(spec.output_dir) / ERROR_FILE).read_text()
 
 
+@dataclasses.dataclass
+class CrashConfig(BackendConfig):
+    """A backend whose construction kills the loadgen child or hangs it (`how`: sigkill |
+    exit7 | hang)."""
+
+    _target_: str = "tests.test_harness.CrashBackend"
+    name: str = "crash"
+    how: str = "sigkill"
+
+
+class CrashBackend(NoopBackend):
+    def __init__(self, config: CrashConfig) -> None:
+        if config.how == "hang":
+            time.sleep(120)
+        if config.how == "sigkill":
+            signal.raise_signal(signal.SIGKILL)
+        os._exit(7)
+
+
 @pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        ({"_target_": "signal.raise_signal", "_args_": [int(signal.SIGKILL)]}, "-9, SIGKILL"),
-        ({"_target_": "os._exit", "_args_": [7]}, "exit code 7"),
-    ],
+    ("how", "expected"), [("sigkill", "-9, SIGKILL"), ("exit7", "exit code 7")]
 )
-def test_child_crash_reports_exit_code(tmp_path, features_path, tiny_model, target, expected):
+def test_child_crash_reports_exit_code(tmp_path, features_path, tiny_model, how, expected):
     spec = _spec(
-        tmp_path, "crash", features_path, tiny_model, "Offline", "accuracy", backend=target
+        tmp_path,
+        "crash",
+        features_path,
+        tiny_model,
+        "Offline",
+        "accuracy",
+        backend=CrashConfig(how=how),
     )
     with pytest.raises(HarnessError, match="died without a result") as info:
         run_test(spec, timeout_s=TIMEOUT_S)
@@ -403,7 +426,7 @@ def test_timeout_kills_the_child(tmp_path, features_path, tiny_model):
         tiny_model,
         "Offline",
         "accuracy",
-        backend={"_target_": "time.sleep", "_args_": [120]},
+        backend=CrashConfig(how="hang"),
     )
     with pytest.raises(HarnessError, match="still running after 5 s"):
         run_test(spec, timeout_s=5)

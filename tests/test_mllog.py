@@ -79,7 +79,7 @@ def runs(shared_data, tmp_path_factory) -> dict[str, Path]:
             user_conf=render_user_conf("bert", scenario, conf),
             output_dir=str(root / name),
             features_path=str(root / "features.npz"),
-            backend={"_target_": "bert_sweep.backends.noop.NoopBackend"},
+            backend={"_target_": "bert_sweep.backends.noop.backend.NoopBackend"},
             model_path="unused",
         )
         paths[name] = Path(run_test(spec, timeout_s=120).detail_path)

@@ -117,7 +117,7 @@ def test_sweep_on_hydra_key_is_rejected():
         _parse("+extra=1,2")
 
 
-@pytest.mark.parametrize("preset", ["cpu_onnx", "gpu"])
+@pytest.mark.parametrize("preset", ["cpu_onnx", "cpu", "gpu"])
 def test_presets_compose_with_the_sweeper_and_a_valid_space(preset):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
@@ -136,6 +136,13 @@ def test_presets_compose_with_the_sweeper_and_a_valid_space(preset):
     space = SearchSpace.build(settings.space)
     assert {"backend", "precision", "batch"} <= set(space.keys)
     assert len(space.enumerate()) > 10
+    # every (backend, precision) the preset can propose is one the backend declares
+    from bert_sweep.backends.registry import by_name
+
+    device = "cuda" if preset == "gpu" else "cpu"
+    for point in space.enumerate():
+        cls = by_name(point["backend"])
+        assert point["precision"] in cls.SUPPORTED[device], (preset, point)
     # presets only touch hydra.*: the run config is the same as without the preset
     with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="t"):
         plain = compose("config")

@@ -19,12 +19,13 @@ HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 
 @pytest.mark.skipif(HAS_TRT, reason="tensorrt is installed: the unavailable path cannot happen")
 def test_missing_tensorrt_is_one_line_with_install_hint(tiny_model, tmp_path):
-    from bert_sweep.backends.trt import TrtBackend
+    from bert_sweep.backends.trt.backend import TrtBackend
+    from bert_sweep.backends.trt.config import TrtConfig
 
     path, _ = tiny_model
     for call in (lambda b: b.prepare(path, tmp_path), lambda b: b.load(path)):
         with pytest.raises(BackendUnavailableError) as info:
-            call(TrtBackend(precision="fp16", batch_size=8))
+            call(TrtBackend(TrtConfig(precision="fp16", batch_size=8)))
         text = str(info.value)
         assert text.startswith("backend=trt: cannot import tensorrt")
         assert "--extra-index-url https://pypi.nvidia.com" in text and "\n" not in text
@@ -34,17 +35,25 @@ def test_trt_config_composes_and_rejects_bad_values(compose):
     _, cfg = compose(["backend=trt", "precision=fp16", "batch=64", "device=cuda"])
     assert cfg.backend.name == "trt" and cfg.backend.precision == "fp16"
     assert cfg.backend.batch_size == 64 and cfg.backend.device == "cuda"
-    with pytest.raises(ConfigError, match=r"^precision='bf16': expected fp32, fp16 or int8"):
-        compose(["backend=trt", "precision=bf16"])
+    with pytest.raises(
+        ConfigError,
+        match=r"^backend=trt precision=bf16 device=cuda: expected precision fp32\|fp16\|int8 "
+        r"on cuda",
+    ):
+        compose(["backend=trt", "precision=bf16", "device=cuda"])
+    with pytest.raises(
+        ConfigError, match=r"^backend=trt precision=fp16 device=cpu: expected device cuda"
+    ):
+        compose(["backend=trt", "precision=fp16"])
     with pytest.raises(ConfigError, match=r"builder_optimization_level=9: expected 0\.\.5"):
-        compose(["backend=trt", "backend.builder_optimization_level=9"])
+        compose(["backend=trt", "device=cuda", "backend.builder_optimization_level=9"])
 
 
 def test_fp16_model_keeps_io_types_and_matches_fp32(tiny_model, tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from bert_sweep.backends.trt import to_fp16_onnx
+    from bert_sweep.backends.trt.backend import to_fp16_onnx
 
     path, _ = tiny_model
     half = to_fp16_onnx(path, tmp_path)

@@ -147,7 +147,7 @@ def test_loadgen_applies_every_rendered_value(tmp_path, shared_data, scenario):
         user_conf=render_user_conf("bert", scenario, conf),
         output_dir=str(tmp_path / "run"),
         features_path=str(tmp_path / "features.npz"),
-        backend={"_target_": "bert_sweep.backends.noop.NoopBackend"},
+        backend={"_target_": "bert_sweep.backends.noop.backend.NoopBackend"},
         model_path="unused",
     )
     log = run_test(spec, timeout_s=120).log

@@ -42,7 +42,7 @@ def check_input_shapes(path: Path, label: str, batch_size: int | None = None) ->
     """
     import onnx
 
-    from bert_sweep.backends.onnx import INPUT_ALIASES
+    from bert_sweep.backends.signature import INPUT_ALIASES
 
     try:
         graph = onnx.load(str(path), load_external_data=False).graph

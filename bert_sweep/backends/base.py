@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bert_sweep.backends.config import BackendConfig
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -24,6 +26,30 @@ class Batch:
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Data a backend may calibrate on: the run's features file and the rows it scores.
+
+    `calibration_rows(n)` picks n rows from the end of the dataset that the run does not score
+    (a run scores its first `scored` rows), so quantization never sees the scored samples when
+    the dataset has enough others; `overlaps_scored` says when it had to.
+    """
+
+    features_path: str
+    total: int  # features in the dataset
+    scored: int  # the run scores rows [0, scored)
+    # for quantizers that check accuracy themselves (e.g. NNCF's accuracy control)
+    examples: tuple = field(default=(), repr=False, compare=False)
+    vocab_path: str | None = None
+
+    def calibration_rows(self, n: int) -> tuple[range, bool]:
+        n = max(1, min(int(n), self.total))
+        start = max(self.scored, self.total - n)
+        if start >= self.total:  # every row is scored: take the last n anyway, and say so
+            return range(self.total - n, self.total), True
+        return range(start, self.total), False
 
 
 @dataclass
@@ -38,14 +64,34 @@ class BackendInfo:
 
 
 class Backend(ABC):
-    """An inference engine. Construct cheaply; do heavy work in `prepare` and `load`."""
+    """An inference engine, built from its config dataclass: `XBackend(config)`.
 
-    name: str = "base"
-    # False for backends that do not run the model (noop): their accuracy is not judged.
-    computes_model: bool = True
+    Construct cheaply (no engine import); do heavy work in `prepare` and `load`. What the
+    backend says about itself (precisions, framework package, numerics) lives on the config.
+    """
 
-    def prepare(self, model_path: Path, cache_dir: Path) -> Path:
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def precision(self) -> str:
+        return self.config.precision
+
+    @property
+    def computes_model(self) -> bool:
+        return self.config.COMPUTES_MODEL
+
+    def prepare(
+        self, model_path: Path, cache_dir: Path, calibration: Calibration | None = None
+    ) -> Path:
         """Build derived model files (quantized, optimized, compiled) in the parent process.
+
+        `calibration` (the run's features and which of them are scored) is given by the
+        pipeline for backends that quantize from data.
 
         Returns the path the worker processes load; cached by a hash of every input so that each
         fresh loadgen process does not redo it. Default: the model as given.
@@ -65,11 +111,8 @@ class Backend(ABC):
         """Describe the loaded engine (versions, providers, thread counts)."""
 
     def numerics_key(self) -> dict:
-        """Settings that change the numbers the model produces (not batch or threads).
-
-        Accuracy is reused across runs with the same key; override when a backend has more.
-        """
-        return {"backend": self.name}
+        """The config's numerics key (accuracy is reused across runs with the same key)."""
+        return self.config.numerics_key()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release engine resources."""

@@ -12,10 +12,12 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from bert_sweep.backends.config import PRECISIONS, BackendConfig
 from bert_sweep.errors import field_error
 
+__all__ = ["PRECISIONS", "BackendConfig"]  # each backend's own config: backends/<name>/config.py
+
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 MODEL_SOURCES = ("embedded", "download", "file", "random")
 DATASETS = ("synthetic", "squad", "file")
 ACCURACY_TARGETS = (0.99, 0.999)
@@ -67,83 +69,6 @@ class DatasetConfig:
             raise field_error("dataset", self.name, f"one of {list(DATASETS)}")
         if self.name == "file" and not self.path:
             raise field_error("dataset.path", self.path, "a SQuAD v1.1 JSON file for dataset=file")
-
-
-@dataclass
-class BackendConfig:
-    """Fields every backend takes; `_target_` names its implementation class."""
-
-    _target_: str = MISSING
-    name: str = MISSING
-    precision: str = "fp32"
-    batch_size: int = 1
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise field_error("precision", self.precision, f"one of {list(PRECISIONS)}")
-        if self.batch_size is None or self.batch_size <= 0:
-            raise field_error("batch", self.batch_size, "an integer >= 1")
-
-
-@dataclass
-class NoopBackendConfig(BackendConfig):
-    _target_: str = "bert_sweep.backends.noop.NoopBackend"
-    name: str = "noop"
-
-
-@dataclass
-class OnnxBackendConfig(BackendConfig):
-    _target_: str = "bert_sweep.backends.onnx.OnnxBackend"
-    name: str = "onnx"
-    intra_op_threads: int = 0  # 0 = onnxruntime's default (one per physical core)
-    inter_op_threads: int = 0
-    execution_mode: str = "sequential"  # sequential | parallel
-    graph_optimization_level: str = "all"  # disable | basic | extended | all
-    providers: list[str] = field(default_factory=lambda: ["CPUExecutionProvider"])
-    quant_per_channel: bool = False  # int8 dynamic quantization options
-    quant_reduce_range: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.precision not in ("fp32", "int8"):
-            raise field_error("precision", self.precision, "fp32 or int8 for backend=onnx")
-        if self.intra_op_threads < 0:
-            raise field_error("threads", self.intra_op_threads, "an integer >= 0 (0 = default)")
-        if self.inter_op_threads < 0:
-            raise field_error("backend.inter_op_threads", self.inter_op_threads, "an integer >= 0")
-        if self.execution_mode not in ("sequential", "parallel"):
-            raise field_error("backend.execution_mode", self.execution_mode, "sequential|parallel")
-        levels = ("disable", "basic", "extended", "all")
-        if self.graph_optimization_level not in levels:
-            raise field_error(
-                "backend.graph_optimization_level",
-                self.graph_optimization_level,
-                f"one of {list(levels)}",
-            )
-
-
-@dataclass
-class TrtBackendConfig(BackendConfig):
-    """TensorRT (installed from NVIDIA's index): fp32 | fp16 | int8 (a model with Q/DQ nodes)."""
-
-    _target_: str = "bert_sweep.backends.trt.TrtBackend"
-    name: str = "trt"
-    device: str = "cuda"  # device.name: TensorRT needs cuda
-    device_index: int = 0
-    workspace_gb: float = 4.0  # builder workspace memory pool
-    builder_optimization_level: int = 3  # 0..5: higher builds slower, may run faster
-    seq_length: int = 384  # used when the model's sequence axis is dynamic
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.precision not in ("fp32", "fp16", "int8"):
-            raise field_error("precision", self.precision, "fp32, fp16 or int8 for backend=trt")
-        if not 0 <= self.builder_optimization_level <= 5:
-            raise field_error(
-                "backend.builder_optimization_level", self.builder_optimization_level, "0..5"
-            )
-        _positive("backend.workspace_gb", self.workspace_gb, allow_none=False)
-        _positive("backend.seq_length", self.seq_length, allow_none=False)
 
 
 @dataclass

@@ -81,8 +81,14 @@ def check_spec(spec: TestSpec) -> None:
         raise field_error("output_dir", spec.output_dir, "a folder path")
     if not Path(spec.features_path).is_file():
         raise AssetError(f"{spec.features_path}: features file not found")
-    if not isinstance(spec.backend, Mapping) or "_target_" not in spec.backend:
-        raise field_error("backend", spec.backend, "a mapping with a '_target_' class path")
+    from bert_sweep.backends.config import BackendConfig
+
+    if not isinstance(spec.backend, BackendConfig) and (
+        not isinstance(spec.backend, Mapping) or "_target_" not in spec.backend
+    ):
+        raise field_error(
+            "backend", spec.backend, "a BackendConfig or a mapping with a '_target_' class path"
+        )
     for name in ("batch_size", "workers"):
         value = getattr(spec, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -231,7 +237,7 @@ def _run(spec: TestSpec, out: Path, audit: Path) -> TestOutcome:
     features = _load_features(spec.features_path)
     qsl = FeatureQSL(features, spec.sample_rows)  # loadgen's count: mlperf.conf/user.conf
     del features  # the QSL holds int64 copies of what it needs
-    backend = _make_backend(spec.backend)
+    backend = make_backend(spec.backend)
     backend.load(Path(spec.model_path))
     sut = BatchingSUT(
         backend,
@@ -337,24 +343,35 @@ def _load_features(path: str):
         raise AssetError(f"{path}: cannot read features ({type(exc).__name__})") from None
 
 
-def _make_backend(config: Mapping):
-    """Instantiate the backend from its `_target_` config (Hydra), checking the interface."""
-    from hydra.utils import instantiate
+def backend_config(config):
+    """A backend config as its dataclass: given as one (pickled whole into the child, so a
+    backend defined anywhere importable works), or as a dict with `_target_` rebuilt into the
+    registered dataclass of that target (validated by its `__post_init__`)."""
+    from bert_sweep.backends.config import BackendConfig
+    from bert_sweep.backends.registry import config_from_dict
+
+    if isinstance(config, BackendConfig):
+        return config
+    return config_from_dict(dict(config))
+
+
+def make_backend(config):
+    """The implementation named by the config's `_target_`, built as `Backend(config)`."""
+    from hydra.utils import get_class
 
     from bert_sweep.backends.base import Backend
 
-    target = config.get("_target_")
+    config = backend_config(config)
+    target = config._target_
     try:
-        backend = instantiate(config)
+        cls = get_class(target)
     except Exception as exc:
         cause = exc.__cause__ or exc
-        if isinstance(cause, BertSweepError):
-            raise cause from None
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise ConfigError(f"backend._target_={target!r}: cannot instantiate ({first})") from None
-    if not isinstance(backend, Backend):
+        raise ConfigError(f"backend._target_={target!r}: cannot import ({first})") from None
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise field_error("backend._target_", target, "a bert_sweep.backends.base.Backend class")
-    return backend
+    return cls(config)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ the loadgen test from it, and the parent reads the TestOutcome.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("accuracy", "performance")
@@ -19,7 +20,8 @@ class TestSpec:
     scenario: str  # one of SCENARIOS (loadgen spelling)
     output_dir: str  # fresh, empty folder for this test's loadgen logs
     features_path: str  # Features .npz (features/squad_features.py)
-    backend: dict  # backend config with `_target_`, instantiated in the child process
+    # the backend's config dataclass (or its dict with `_target_`); the child builds it from this
+    backend: Any
     model_path: str  # prepared model file handed to Backend.load
     batch_size: int = 1
     workers: int = 1  # inference threads pulling batches from the queue

@@ -9,10 +9,10 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+# The tool's own stack; each backend's engine packages come from the backend list.
 PACKAGES = (
     "bert_sweep",
     "mlcommons-loadgen",
-    "onnxruntime",
     "onnx",
     "torch",
     "transformers",
@@ -22,19 +22,34 @@ PACKAGES = (
     "omegaconf",
     "optuna",
     "mlflow",
-    "tensorrt",
-    "deepsparse",
 )
 
 
 def package_versions() -> dict[str, str]:
+    from bert_sweep.backends.registry import engine_packages
+
     out = {}
-    for name in PACKAGES:
+    for name in dict.fromkeys([*PACKAGES, *engine_packages()]):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def framework(backend: str | None, packages: dict, backend_info: dict | None) -> str:
+    """`<package> <version>` of a backend's engine (its config's ENGINE_PACKAGE), for the
+    systems JSON, results and tracking; else the backend's own engine version."""
+    from bert_sweep.backends.registry import by_name
+
+    backend = str(backend or "")
+    cls = by_name(backend)
+    package = cls.ENGINE_PACKAGE if cls is not None else None
+    version = packages.get(package or "")
+    if package and version:
+        return f"{package} {version}"
+    engine = (backend_info or {}).get("engine_version")
+    return f"{backend} {engine}".strip() if engine and engine != "n/a" else backend or "unknown"
 
 
 def _cpu_model() -> str:

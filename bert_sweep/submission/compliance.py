@@ -112,7 +112,7 @@ def run_test01(
     and verify it against the submission's accuracy log and performance run."""
     from bert_sweep.harness.runner import run_test
     from bert_sweep.harness.spec import TestSpec
-    from bert_sweep.pipeline import Pipeline, backend_dict
+    from bert_sweep.pipeline import Pipeline
 
     if "audit_config" not in {f.name for f in dataclasses.fields(TestSpec)}:
         raise SubmissionRefused(
@@ -127,7 +127,7 @@ def run_test01(
     spec = pipeline._spec(
         "performance",
         "TEST01",
-        backend_dict(cfg),
+        cfg.backend,
         pipeline.prepared_path,
         audit_config=TEST01_AUDIT_CONFIG,
     )

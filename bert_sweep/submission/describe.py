@@ -34,15 +34,13 @@ def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
         weights = _EMBEDDED
     else:
         weights = str(model.get("file") or model.get("name") or "unknown").rsplit("/", 1)[-1]
-    transformations = "none"
+    steps = []
     if source == "embedded":
-        transformations = "fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17)"
-    if (
-        precision == "int8"
-        and backend.get("name") == "onnx"
-        and model.get("file") != "bert_large_int8"
-    ):
-        transformations = "onnxruntime dynamic int8 quantization (weights int8, activations fp32)"
+        steps.append("fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17)")
+    own = _backend_transformations(backend, model)
+    if own:
+        steps.append(own)
+    transformations = "; ".join(steps) or "none"
     return {
         "input_data_types": "int64",
         "retraining": "yes" if source == "embedded" else "no",
@@ -50,6 +48,16 @@ def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
         "weight_data_types": precision,
         "weight_transformations": transformations,
     }
+
+
+def _backend_transformations(backend: dict[str, Any], model: dict[str, Any]) -> str | None:
+    """What the run's backend did to the weights (its config's `weight_transformations`)."""
+    from bert_sweep.backends.registry import by_name, by_target
+
+    cls = by_target(backend.get("_target_")) or by_name(backend.get("name"))
+    if cls is None:
+        return None
+    return cls.from_dict(dict(backend)).weight_transformations(model)
 
 
 def reproduce_command(overrides: list[str], submitter: str, division: str, version: str) -> str:

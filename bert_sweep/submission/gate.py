@@ -45,15 +45,6 @@ def installed_loadgen() -> str | None:
         return None
 
 
-def _backend_computes_model(target: str) -> bool:
-    from hydra.utils import get_class
-
-    try:
-        return bool(getattr(get_class(target), "computes_model", True))
-    except Exception:  # an unimportable backend fails later with its own message
-        return True
-
-
 def check_candidate(cfg: RunConfig, version: CheckerVersion) -> None:
     """Refuse, before any rerun, a configuration that can never become a valid submission."""
     if not cfg.model.accuracy_meaningful or not cfg.model.packageable:
@@ -61,7 +52,7 @@ def check_candidate(cfg: RunConfig, version: CheckerVersion) -> None:
             f"model={cfg.model.name}: a perf-only model (random weights) cannot be packaged; "
             "its accuracy means nothing"
         )
-    if not _backend_computes_model(cfg.backend._target_):
+    if not cfg.backend.COMPUTES_MODEL:
         raise SubmissionRefused(
             f"backend={cfg.backend.name}: does not run the model (no real accuracy); "
             "it cannot be packaged"

@@ -40,17 +40,15 @@ def config_from_overrides(overrides: list[str], output_dir: Path) -> RunConfig:
 
 
 def _backend_schema(target: str) -> type[BackendConfig]:
-    """The BackendConfig subclass whose `_target_` is `target`."""
-    pending, seen = [BackendConfig], []
-    while pending:
-        cls = pending.pop()
-        seen.append(cls)
-        pending.extend(cls.__subclasses__())
-    for cls in seen:
-        default = getattr(cls, "_target_", None)
-        if isinstance(default, str) and default == target:
-            return cls
-    raise ConfigError(f"backend._target_={target!r}: no backend schema for it in this bert_sweep")
+    """The registered backend config class whose `_target_` is `target`."""
+    from bert_sweep.backends.registry import by_target, names
+
+    cls = by_target(target)
+    if cls is None:
+        raise ConfigError(
+            f"backend._target_={target!r}: not a registered backend (known: {names()})"
+        )
+    return cls
 
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> RunConfig:
@@ -67,6 +65,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -
         base = OmegaConf.structured(RunConfig)
         base.backend = OmegaConf.structured(_backend_schema(backend["_target_"]))
         merged = OmegaConf.merge(base, data)
+        merged.backend._target_ = _backend_schema(backend["_target_"])._target_
         for item in overrides or []:
             if item.lstrip("+~").split("=", 1)[0] in ("backend", "model", "dataset", "device"):
                 raise ConfigError(

@@ -19,14 +19,6 @@ from typing import Any
 from bert_sweep.report.record import RunRecord
 from bert_sweep.submission.versions import SYSTEM_REQUIRED_FIELDS
 
-# Engines by backend name, for the `framework` field (the package whose version is recorded).
-ENGINE_PACKAGES = {
-    "onnx": "onnxruntime",
-    "torch": "torch",
-    "trt": "tensorrt",
-    "tensorrt": "tensorrt",
-    "deepsparse": "deepsparse",
-}
 _SOFTWARE = ("mlcommons-loadgen", "numpy", "onnx", "transformers", "tokenizers", "hydra-core")
 
 
@@ -104,13 +96,10 @@ def network_cards() -> int:
 
 
 def framework(results: RunRecord) -> str:
-    backend = str(results.backend or "")
-    package = ENGINE_PACKAGES.get(backend)
-    version = results.packages.get(package or "")
-    if package and version:
-        return f"{package} {version}"
-    engine = (results.backend_info or {}).get("engine_version")
-    return f"{backend} {engine}".strip() if engine and engine != "n/a" else backend or "unknown"
+    """`<package> <version>` of the backend's engine (its config's ENGINE_PACKAGE)."""
+    from bert_sweep.report.system_info import framework as framework_of
+
+    return framework_of(results.backend, results.packages, results.backend_info)
 
 
 def other_software(results: RunRecord) -> str:

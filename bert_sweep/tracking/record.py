@@ -135,6 +135,10 @@ def tags_from_results(results: RunRecord | Mapping[str, Any] | None) -> dict[str
         for name in ("model", "dataset", "backend", "device", "scenario", "precision", "profile")
     }
     tags["status"] = r.status
+    if r.backend:
+        from bert_sweep.report.system_info import framework
+
+        tags["framework"] = framework(r.backend, r.packages, r.backend_info)
     tags["verdict"] = r.verdict.verdict
     tags["submission_ready"] = r.submission_ready if r.ok else None
     if r.verdict.decided_by:

@@ -7,16 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from bert_sweep.backends.base import Backend, BackendInfo, Batch
+from bert_sweep.backends.noop.config import NoopConfig
 
 
 class NoopBackend(Backend):
     """Returns all-zero logits instantly (accuracy is meaningless by construction)."""
 
-    name = "noop"
-    computes_model = False
-
-    def __init__(self, precision: str = "fp32", **_: object) -> None:
-        self.precision = precision
+    def __init__(self, config: NoopConfig | None = None) -> None:
+        super().__init__(config or NoopConfig())
         self.model_path = ""
 
     def load(self, model_path: Path) -> None:

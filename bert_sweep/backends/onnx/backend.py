@@ -16,111 +16,30 @@ import numpy as np
 from bert_sweep.assets.digest import digest_dir, sha256_file
 from bert_sweep.atomic import atomic_path, write_json_atomic
 from bert_sweep.backends.base import Backend, BackendInfo, Batch
-from bert_sweep.errors import AssetError, BackendUnavailableError, field_error
+from bert_sweep.backends.onnx.config import OnnxConfig
+from bert_sweep.backends.signature import check_signature
+from bert_sweep.errors import AssetError, BackendUnavailableError
 
-# Canonical MLPerf input names, and the names the official int8 model uses for the same tensors.
-INPUT_ALIASES = {
-    "input_ids": ("input_ids",),
-    "input_mask": ("input_mask", "attention_mask"),
-    "segment_ids": ("segment_ids", "token_type_ids"),
-}
-OUTPUT_ALIASES = {
-    "start": ("output_start_logits", "start_logits"),
-    "end": ("output_end_logits", "end_logits"),
-}
-PRECISIONS = ("fp32", "int8")
-EXECUTION_MODES = ("sequential", "parallel")
-OPT_LEVELS = ("disable", "basic", "extended", "all")
 # Bump when the prepared-model recipe changes so cached files are rebuilt.
 PREPARE_FORMAT = 2
 
 
-def _resolve_names(available: list[str], aliases: dict, kind: str, path: Path) -> dict[str, str]:
-    resolved = {}
-    for canonical, names in aliases.items():
-        match = next((n for n in names if n in available), None)
-        if match is None:
-            wanted = ", ".join(" or ".join(v) for v in aliases.values())
-            raise AssetError(
-                f"{path}: ONNX {kind} {sorted(available)} do not match the MLPerf BERT "
-                f"signature (expected {wanted})"
-            )
-        resolved[canonical] = match
-    return resolved
-
-
-def check_signature(model_path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Validate an ONNX file's graph inputs/outputs; returns (input map, output map)."""
-    import onnx
-
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise AssetError(f"{model_path}: model file not found")
-    try:
-        model = onnx.load(str(model_path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError/ValueError/etc. for corrupt files
-        raise AssetError(
-            f"{model_path}: not a readable ONNX model ({type(exc).__name__})"
-        ) from None
-    initializers = {i.name for i in model.graph.initializer}
-    inputs = [i.name for i in model.graph.input if i.name not in initializers]
-    outputs = [o.name for o in model.graph.output]
-    return (
-        _resolve_names(inputs, INPUT_ALIASES, "inputs", model_path),
-        _resolve_names(outputs, OUTPUT_ALIASES, "outputs", model_path),
-    )
-
-
 class OnnxBackend(Backend):
-    name = "onnx"
-
-    def __init__(
-        self,
-        name: str = "onnx",
-        precision: str = "fp32",
-        batch_size: int = 1,
-        intra_op_threads: int = 0,
-        inter_op_threads: int = 0,
-        execution_mode: str = "sequential",
-        graph_optimization_level: str = "all",
-        providers: list[str] | tuple[str, ...] = ("CPUExecutionProvider",),
-        quant_per_channel: bool = False,
-        quant_reduce_range: bool = False,
-        **_: object,
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise field_error("precision", precision, f"one of {list(PRECISIONS)} for backend=onnx")
-        if execution_mode not in EXECUTION_MODES:
-            raise field_error("backend.execution_mode", execution_mode, str(list(EXECUTION_MODES)))
-        if graph_optimization_level not in OPT_LEVELS:
-            raise field_error(
-                "backend.graph_optimization_level", graph_optimization_level, str(list(OPT_LEVELS))
-            )
-        for field, value in (
-            ("threads", intra_op_threads),
-            ("backend.inter_op_threads", inter_op_threads),
-        ):
-            if int(value) < 0:
-                raise field_error(field, value, "an integer >= 0 (0 = onnxruntime default)")
-        self.precision = precision
-        self.batch_size = int(batch_size)
-        self.intra_op_threads = int(intra_op_threads)
-        self.inter_op_threads = int(inter_op_threads)
-        self.execution_mode = execution_mode
-        self.graph_optimization_level = graph_optimization_level
-        self.providers = list(providers)
-        self.quant_per_channel = bool(quant_per_channel)
-        self.quant_reduce_range = bool(quant_reduce_range)
+    def __init__(self, config: OnnxConfig | None = None) -> None:
+        super().__init__(config or OnnxConfig())
+        c = self.config
+        self.batch_size = c.batch_size
+        self.intra_op_threads = c.intra_op_threads
+        self.inter_op_threads = c.inter_op_threads
+        self.execution_mode = c.execution_mode
+        self.graph_optimization_level = c.graph_optimization_level
+        self.providers = list(c.providers)
+        self.quant_per_channel = c.quant_per_channel
+        self.quant_reduce_range = c.quant_reduce_range
         self.session = None
         self.model_path = ""
 
     # -- parent process ----------------------------------------------------------------------
-    def numerics_key(self) -> dict:
-        key = {"backend": self.name, "precision": self.precision}
-        if self.precision == "int8":
-            key |= {"per_channel": self.quant_per_channel, "reduce_range": self.quant_reduce_range}
-        return key
-
     def prepare_recipe(self, model_path: Path, cache_dir: Path) -> dict:
         """Everything the prepared file depends on: the source's content and each option."""
         import onnxruntime
@@ -135,7 +54,7 @@ class OnnxBackend(Backend):
             **self.numerics_key(),
         }
 
-    def prepare(self, model_path: Path, cache_dir: Path) -> Path:
+    def prepare(self, model_path: Path, cache_dir: Path, calibration=None) -> Path:
         model_path = Path(model_path)
         check_signature(model_path)
         if self.precision == "fp32":

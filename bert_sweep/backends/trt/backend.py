@@ -27,10 +27,10 @@ import numpy as np
 from bert_sweep.assets.digest import digest_dir, sha256_file
 from bert_sweep.atomic import write_bytes_atomic, write_json_atomic
 from bert_sweep.backends.base import Backend, BackendInfo, Batch
-from bert_sweep.backends.onnx import INPUT_ALIASES, OUTPUT_ALIASES
+from bert_sweep.backends.signature import INPUT_ALIASES, OUTPUT_ALIASES
+from bert_sweep.backends.trt.config import TrtConfig
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError, field_error
 
-PRECISIONS = ("fp32", "fp16", "int8")
 INSTALL_HINT = "pip install 'tensorrt>=10' --extra-index-url https://pypi.nvidia.com"
 PREPARE_FORMAT = 2  # bump when the engine recipe changes
 
@@ -97,43 +97,20 @@ def to_fp16_onnx(model_path: Path, cache_dir: Path) -> Path:
 
 
 class TrtBackend(Backend):
-    name = "trt"
-
-    def __init__(
-        self,
-        name: str = "trt",
-        precision: str = "fp16",
-        batch_size: int = 1,
-        device: str = "cuda",
-        device_index: int = 0,
-        workspace_gb: float = 4.0,
-        builder_optimization_level: int = 3,
-        seq_length: int = 384,
-        **_: object,
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise field_error("precision", precision, f"one of {list(PRECISIONS)} for backend=trt")
-        if not 0 <= int(builder_optimization_level) <= 5:
-            raise field_error(
-                "backend.builder_optimization_level", builder_optimization_level, "0..5"
-            )
-        if workspace_gb <= 0:
-            raise field_error("backend.workspace_gb", workspace_gb, "a number of GiB > 0")
-        self.precision = precision
-        self.batch_size = int(batch_size)
-        self.device_name = device
-        self.device_index = int(device_index)
-        self.workspace_gb = float(workspace_gb)
-        self.level = int(builder_optimization_level)
-        self.seq_length = int(seq_length)
+    def __init__(self, config: TrtConfig | None = None) -> None:
+        super().__init__(config or TrtConfig())
+        c = self.config
+        self.batch_size = c.batch_size
+        self.device_name = c.device
+        self.device_index = c.device_index
+        self.workspace_gb = float(c.workspace_gb)
+        self.level = c.builder_optimization_level
+        self.seq_length = c.seq_length
         self.engine = self.context = None
         self.model_path = ""
 
-    def numerics_key(self) -> dict:
-        return {"backend": self.name, "precision": self.precision}
-
     # -- parent process: build the engine ------------------------------------------------------
-    def prepare(self, model_path: Path, cache_dir: Path) -> Path:
+    def prepare(self, model_path: Path, cache_dir: Path, calibration=None) -> Path:
         trt = import_tensorrt()
         if self.device_name != "cuda":
             raise field_error("device", self.device_name, "cuda for backend=trt (NVIDIA GPUs)")

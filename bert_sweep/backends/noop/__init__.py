@@ -1,0 +1,1 @@
+"""noop backend: no compute (config.py: NoopConfig, backend.py: NoopBackend)."""

@@ -1,0 +1,1 @@
+"""onnxruntime backend (config.py: OnnxConfig, backend.py: OnnxBackend)."""

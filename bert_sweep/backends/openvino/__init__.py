@@ -1,0 +1,1 @@
+"""OpenVINO backend (config.py: OpenvinoConfig, backend.py: OpenvinoBackend)."""

@@ -1,0 +1,1 @@
+"""TensorRT backend (config.py: TrtConfig, backend.py: TrtBackend)."""
