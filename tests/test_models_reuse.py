@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import struct
 from pathlib import Path
@@ -71,7 +72,9 @@ def test_accuracy_of_an_edited_model_is_measured_again_not_reused(run_cli, tmp_p
     shutil.copy(embedded.model_path, original)
     edited = tmp_path / "edited.onnx"
     shutil.copy(embedded.model_path, edited)
-    edit_one_weight(edited, 1e4)
+    # A value of its own each time: the accuracy store is shared across test sessions, and an
+    # edit seen before (same content) would rightly be reused from that earlier measurement.
+    edit_one_weight(edited, 1e4 + secrets.randbelow(10**6))
     common = ["dataset=synthetic", "tracking=none", "harness.trim_padding=true"]
 
     first = run_cli("model=file", f"model.file={original}", *common, run_dir=tmp_path / "a")
