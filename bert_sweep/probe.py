@@ -27,7 +27,10 @@ def why_not_writable(folder: Path) -> str | None:
     made: list[Path] = []
     try:
         for path in reversed(missing):
-            path.mkdir()
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile by a parallel worker of the same sweep: not ours
             made.append(path)
         fd, name = tempfile.mkstemp(dir=folder, prefix=".bert_sweep-probe-")
         os.close(fd)
