@@ -16,6 +16,22 @@ import numpy as np
 from bert_sweep.backends.config import BackendConfig
 
 
+def import_engine(module: str, backend: str, install_hint: str):
+    """Import an engine's module lazily, or raise BackendUnavailableError with the install
+    command (never a fallback). Any exception counts: a native library may fail to load."""
+    import importlib
+
+    from bert_sweep.errors import BackendUnavailableError
+
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:120]
+        raise BackendUnavailableError(
+            f"backend={backend}: cannot import {module} ({first}); install: {install_hint}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Batch:
     """One batch of features, already sliced from the QSL arrays."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from bert_sweep.assets.digest import digest_dir, sha256_file
 from bert_sweep.atomic import write_json_atomic
-from bert_sweep.backends.base import Backend, BackendInfo, Batch, Calibration
+from bert_sweep.backends.base import Backend, BackendInfo, Batch, Calibration, import_engine
 from bert_sweep.backends.openvino.config import INFERENCE_PRECISION, OpenvinoConfig
 from bert_sweep.backends.signature import INPUT_ALIASES, OUTPUT_ALIASES, check_signature
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError
@@ -37,14 +37,7 @@ PREPARE_FORMAT = 1  # bump when the int8 recipe changes
 
 def import_openvino():
     """The openvino module, or BackendUnavailableError with the install command."""
-    try:
-        import openvino
-    except Exception as exc:  # ImportError, or a native library failing to load
-        first = " ".join(str(exc).split())[:120]
-        raise BackendUnavailableError(
-            f"backend=openvino: cannot import openvino ({first}); install: {INSTALL_HINT}"
-        ) from None
-    return openvino
+    return import_engine("openvino", "openvino", INSTALL_HINT)
 
 
 def import_nncf():

@@ -26,7 +26,7 @@ import numpy as np
 
 from bert_sweep.assets.digest import digest_dir, sha256_file
 from bert_sweep.atomic import write_bytes_atomic, write_json_atomic
-from bert_sweep.backends.base import Backend, BackendInfo, Batch
+from bert_sweep.backends.base import Backend, BackendInfo, Batch, import_engine
 from bert_sweep.backends.signature import INPUT_ALIASES, OUTPUT_ALIASES
 from bert_sweep.backends.trt.config import TrtConfig
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError, field_error
@@ -37,14 +37,7 @@ PREPARE_FORMAT = 2  # bump when the engine recipe changes
 
 def import_tensorrt():
     """The tensorrt module, or BackendUnavailableError with the install command."""
-    try:
-        import tensorrt
-    except Exception as exc:  # ImportError, or the bindings failing to load libnvinfer
-        first = " ".join(str(exc).split())[:120]
-        raise BackendUnavailableError(
-            f"backend=trt: cannot import tensorrt ({first}); install: {INSTALL_HINT}"
-        ) from None
-    return tensorrt
+    return import_engine("tensorrt", "trt", INSTALL_HINT)
 
 
 def _cuda_device(index: int):
