@@ -143,3 +143,76 @@ def test_trial_without_worker_is_reaped_after_the_grace_period(tmp_path):
     time.sleep(1.2)
     assert reap_dead_workers(study, grace_period=1) == [0]
     assert outcome_of(study.get_trials()[0]) == "interrupted"
+
+
+def _sweeper():
+    from bert_sweep.search.sweeper import SearchSweeper
+
+    return SearchSweeper(grace_period=2, heartbeat_interval=1)
+
+
+def test_a_config_another_worker_is_measuring_is_waited_for_and_reused(tmp_path):
+    """Two workers proposed the same config at once: the second waits for the first's result
+    instead of measuring it again (the duplicate the old finished-trials-only check missed)."""
+    import threading
+
+    from bert_sweep.search.study import OUTCOME, ask, worker_identity
+    from bert_sweep.search.sweeper import MEASURING
+
+    study = _study(tmp_path)
+    sweeper = _sweeper()
+    first, second = ask(study), ask(study)
+    for t in (first, second):
+        t.set_user_attr("worker", worker_identity())
+        t.set_user_attr("config_hash", "same")
+    assert sweeper._claim_or_reuse(study, first, "same") is None  # first claims it
+    assert first.user_attrs[MEASURING] is True
+    got = {}
+    waiter = threading.Thread(
+        target=lambda: got.update(source=sweeper._claim_or_reuse(study, second, "same"))
+    )
+    waiter.start()
+    waiter.join(2.5)
+    assert waiter.is_alive(), "the second trial must wait while the first is measuring"
+    first.set_user_attr(OUTCOME, "ok")
+    study.tell(first, values=12.5)
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert got["source"].number == first.number  # reused, not measured again
+    assert MEASURING not in study.trials[second.number].user_attrs
+
+
+def test_two_trials_claiming_one_config_at_once_leave_it_to_the_lower_number(tmp_path):
+    from bert_sweep.search.study import ask, worker_identity
+    from bert_sweep.search.sweeper import MEASURING
+
+    study = _study(tmp_path)
+    sweeper = _sweeper()
+    low, high = ask(study), ask(study)
+    for t in (low, high):
+        t.set_user_attr("worker", worker_identity())
+        t.set_user_attr("config_hash", "same")
+    high.set_user_attr(MEASURING, True)  # the higher one claimed first ...
+    low.set_user_attr(MEASURING, True)  # ... and the lower one, having looked before, too:
+    # on the second look the lower one keeps its claim and the higher one withdraws
+    assert sweeper._measuring(study, "same", low.number, below=low.number) is None
+    assert sweeper._measuring(study, "same", high.number, below=high.number).number == low.number
+
+
+def test_a_waiting_trial_measures_itself_when_the_other_failed_for_a_passing_reason(tmp_path):
+    from optuna.trial import TrialState
+
+    from bert_sweep.search.study import OUTCOME, ask, worker_identity
+    from bert_sweep.search.sweeper import MEASURING
+
+    study = _study(tmp_path)
+    sweeper = _sweeper()
+    first, second = ask(study), ask(study)
+    for t in (first, second):
+        t.set_user_attr("worker", worker_identity())
+        t.set_user_attr("config_hash", "same")
+    first.set_user_attr(MEASURING, True)
+    first.set_user_attr(OUTCOME, "interrupted")
+    study.tell(first, state=TrialState.FAIL)
+    assert sweeper._claim_or_reuse(study, second, "same") is None
+    assert study.trials[second.number].user_attrs[MEASURING] is True

@@ -9,7 +9,8 @@ for the next trial as soon as its own finishes. The loop per trial:
    trials do not count), when a discrete space is exhausted, when the sampler only proposes
    duplicates, or when the failure rate is exceeded;
 3. ask, draw the (conditional) parameters, compose the job's config and hash it: a config the
-   study has already measured is told again at no cost (recorded as cached);
+   study has already measured is told again at no cost (recorded as cached), and one another
+   worker is measuring right now is waited for, then reused;
 4. otherwise launch the job (job dir `<sweep dir>/<trial number>`), with a heartbeat thread,
    and tell Optuna samples/s plus the constraints (search.outcome) — or FAIL with the reason.
 
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 # Free duplicates do not use up n_trials; stop when the sampler proposes only those for this long.
 MAX_DUPLICATE_STREAK = 25
 ERROR_LOG = "error.log"
+# Trial attr: this trial measures its config (others with the same config wait for it).
+MEASURING = "measuring"
 
 # Result attributes copied from a measured trial to a cached duplicate of it.
 _RESULT_ATTRS = (
@@ -307,7 +310,7 @@ class SearchSweeper:
             self._tell(study, trial, outcome_from_exception(exc), label)
             return
         trial.set_user_attr("config_hash", chash)
-        source = self._cached(study, chash, trial.number) if self.settings.reuse_results else None
+        source = self._claim_or_reuse(study, trial, chash) if self.settings.reuse_results else None
         if source is not None:
             self._tell_cached(study, trial, source, label)
             return
@@ -319,6 +322,59 @@ class SearchSweeper:
         except Exception as exc:  # the job raised (launcher caught it) or could not start
             outcome = outcome_from_exception(exc)
         self._tell(study, trial, outcome, label)
+
+    def _claim_or_reuse(self, study, trial, chash: str):
+        """A finished trial to reuse, or None once this trial may measure the config itself.
+
+        Two workers can be proposed the same config while neither has finished it; only one may
+        measure it. A trial claims the config (user attr `measuring`), then looks again: if a
+        lower-numbered trial claimed it too (both claimed at once), it withdraws. A trial that
+        finds the config claimed waits for that trial (polling the storage: Optuna has no
+        notification) and reuses its result, or measures itself if that one failed for a reason
+        that need not repeat.
+        """
+        import threading
+
+        while True:
+            source = self._cached(study, chash, trial.number)
+            if source is not None:
+                return source
+            rival = self._measuring(study, chash, trial.number)
+            if rival is None:
+                trial.set_user_attr(MEASURING, True)
+                rival = self._measuring(study, chash, trial.number, below=trial.number)
+                if rival is None:
+                    return None
+                trial.set_user_attr(MEASURING, False)
+            log.info(
+                "trial %d: same config as trial %d, still running: waiting for its result",
+                trial.number,
+                rival.number,
+            )
+            pause = threading.Event()
+            while self._running(study, rival):
+                pause.wait(1.0)
+                reap_dead_workers(study, self.settings.grace_period)
+
+    @staticmethod
+    def _measuring(study, chash: str, number: int, below: int | None = None):
+        """A RUNNING trial other than `number` that claimed this config (lowest number first)."""
+        from optuna.trial import TrialState
+
+        for t in sorted(
+            study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)), key=lambda t: t.number
+        ):
+            if t.number == number or t.user_attrs.get("config_hash") != chash:
+                continue
+            if t.user_attrs.get(MEASURING) and (below is None or t.number < below):
+                return t
+        return None
+
+    @staticmethod
+    def _running(study, t) -> bool:
+        from optuna.trial import TrialState
+
+        return study._storage.get_trial(t._trial_id).state == TrialState.RUNNING
 
     @staticmethod
     def _cached(study, chash: str, number: int):
