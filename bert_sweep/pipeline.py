@@ -272,6 +272,15 @@ class Pipeline:
             info = info | loaded | {"details": info["details"] | loaded.get("details", {})}
         return info
 
+    def _packages(self, packages: dict) -> dict:
+        """This venv's versions, plus the engine's version as the backend reports it when the
+        engine lives elsewhere (deepsparse's own venv)."""
+        package = self.cfg.backend.ENGINE_PACKAGE
+        version = self._backend_info().get("engine_version")
+        if package and package not in packages and version and version[0].isdigit():
+            packages = packages | {package: version}
+        return packages
+
     @staticmethod
     def _samples_per_second(log: dict) -> float | None:
         """Throughput in every scenario (the search objective): Offline's result, Server's
@@ -331,7 +340,7 @@ class Pipeline:
             features_path=str(self.features_path),
             timings_s=self.timer.seconds | {"total": round(time.time() - started, 3)},
             system=system_info(),
-            packages=package_versions(),
+            packages=self._packages(package_versions()),
             git_commit=git_commit(Path(cfg.paths.root_dir)),
             started_at=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),

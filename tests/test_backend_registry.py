@@ -14,7 +14,7 @@ from bert_sweep.submission.describe import default_measurements
 
 
 def test_every_backend_is_listed_once_with_its_own_target():
-    assert registry.names() == ["noop", "onnx", "trt", "openvino"]
+    assert registry.names() == ["noop", "onnx", "trt", "openvino", "deepsparse"]
     for cls in registry.BACKENDS:
         assert registry.by_target(cls._target_) is cls
         module = cls._target_.rpartition(".")[0]

@@ -55,8 +55,8 @@ def _assert_one_line_error(proc, *needles: str) -> str:
         (["threads=-1"], ["threads=-1", ">= 0"]),
         (["scenario=foo"], ["scenario=foo", "offline"]),
         # backends have no YAML of their own (registry): the precheck still lists them
-        (["backend=deepsparse"], ["backend=deepsparse: expected one of", "'openvino'"]),
-        (["-m", "backend=onnx,deepsparse"], ["backend=deepsparse: expected one of"]),
+        (["backend=tflite"], ["backend=tflite: expected one of", "'deepsparse'"]),
+        (["-m", "backend=onnx,tflite"], ["backend=tflite: expected one of"]),
         (["scenario.name=Bogus"], ["scenario.name='Bogus'", "Offline"]),
         (["batch=abc"], ["batch=abc: expected an integer"]),
         (["+foo=1"], ["+foo=1: unknown key foo"]),

@@ -156,6 +156,21 @@ def _openvino_bf16(line, tmp):
     assert acc.ratio == pytest.approx(acc.f1 / acc.reference_f1)
 
 
+@expect("-m bert_sweep backend=deepsparse batch=8")
+def _deepsparse(line, tmp):
+    # the venv is made on first use (about a minute with PyPI reachable), then fp32 static shapes
+    record = _passes(line, tmp)
+    assert record.backend == "deepsparse" and record.packages.get("deepsparse") == "1.8.0"
+    assert record.backend_info["details"]["compile_s"]  # the shapes it compiled, with timings
+
+
+@expect("-m bert_sweep backend.isolated=true")
+def _isolated(line, tmp):
+    record = _passes(line, tmp)
+    assert record.backend == "onnx" and record.config["backend"]["isolated"] is True
+    assert record.backend_info["details"]["isolated"]
+
+
 @expect("-m bert_sweep harness.trim_padding=true")
 def _trim(line, tmp):
     record = _passes(line, tmp)

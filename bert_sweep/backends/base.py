@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -86,8 +87,19 @@ class Backend(ABC):
     backend says about itself (precisions, framework package, numerics) lives on the config.
     """
 
+    # True for a backend that runs its engine in a worker process (isolation/): the harness
+    # then tells it where the worker's log goes (`worker_log_dir`, the test's output folder).
+    RUNS_IN_WORKER: ClassVar[bool] = False
+
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
+        self.worker_log_dir: Path | None = None
+
+    def worker_log_path(self) -> Path:
+        """Where an out-of-process backend's worker writes its stdout/stderr."""
+        from bert_sweep.isolation.client import LOG_NAME
+
+        return Path(self.worker_log_dir or Path.cwd()) / LOG_NAME
 
     @property
     def name(self) -> str:

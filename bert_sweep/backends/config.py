@@ -33,6 +33,9 @@ class BackendConfig:
     precision: str = "fp32"
     batch_size: int = 1
     device: str = "cpu"  # device.name of the run: decides which precisions are allowed
+    # run the engine in a worker process (bert_sweep/isolation): a native abort becomes a failed
+    # run with its reason instead of a dead loadgen process
+    isolated: bool = False
 
     # -- what a backend says about itself (override in the subclass) --------------------------
     # Allowed precisions per device; a device missing here cannot run the backend.

@@ -10,13 +10,20 @@ type checks every override) with its KNOBS interpolated from the run's top-level
 from __future__ import annotations
 
 from bert_sweep.backends.config import BackendConfig
+from bert_sweep.backends.deepsparse.config import DeepsparseConfig
 from bert_sweep.backends.noop.config import NoopConfig
 from bert_sweep.backends.onnx.config import OnnxConfig
 from bert_sweep.backends.openvino.config import OpenvinoConfig
 from bert_sweep.backends.trt.config import TrtConfig
 from bert_sweep.errors import ConfigError
 
-BACKENDS: list[type[BackendConfig]] = [NoopConfig, OnnxConfig, TrtConfig, OpenvinoConfig]
+BACKENDS: list[type[BackendConfig]] = [
+    NoopConfig,
+    OnnxConfig,
+    TrtConfig,
+    OpenvinoConfig,
+    DeepsparseConfig,
+]
 
 
 def backend_name(cls: type[BackendConfig]) -> str:

@@ -237,7 +237,7 @@ def _run(spec: TestSpec, out: Path, audit: Path) -> TestOutcome:
     features = _load_features(spec.features_path)
     qsl = FeatureQSL(features, spec.sample_rows)  # loadgen's count: mlperf.conf/user.conf
     del features  # the QSL holds int64 copies of what it needs
-    backend = make_backend(spec.backend)
+    backend = make_backend(spec.backend, log_dir=out)
     backend.load(Path(spec.model_path))
     sut = BatchingSUT(
         backend,
@@ -355,8 +355,10 @@ def backend_config(config):
     return config_from_dict(dict(config))
 
 
-def make_backend(config):
-    """The implementation named by the config's `_target_`, built as `Backend(config)`."""
+def make_backend(config, log_dir: Path | None = None):
+    """The implementation named by the config's `_target_`, built as `Backend(config)`; with
+    `isolated` set, wrapped to run in a worker process (bert_sweep.isolation) whose log goes to
+    `log_dir` (the test's output folder)."""
     from hydra.utils import get_class
 
     from bert_sweep.backends.base import Backend
@@ -371,7 +373,13 @@ def make_backend(config):
         raise ConfigError(f"backend._target_={target!r}: cannot import ({first})") from None
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise field_error("backend._target_", target, "a bert_sweep.backends.base.Backend class")
-    return cls(config)
+    backend = cls(config)
+    if config.isolated and not backend.RUNS_IN_WORKER:
+        from bert_sweep.isolation.backend import IsolatedBackend
+
+        backend = IsolatedBackend(config, backend)
+    backend.worker_log_dir = log_dir
+    return backend
 
 
 def _write_atomic(path: Path, text: str) -> None:
