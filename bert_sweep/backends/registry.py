@@ -13,10 +13,17 @@ from bert_sweep.backends.config import BackendConfig
 from bert_sweep.backends.noop.config import NoopConfig
 from bert_sweep.backends.onnx.config import OnnxConfig
 from bert_sweep.backends.openvino.config import OpenvinoConfig
+from bert_sweep.backends.torch.config import TorchConfig
 from bert_sweep.backends.trt.config import TrtConfig
 from bert_sweep.errors import ConfigError
 
-BACKENDS: list[type[BackendConfig]] = [NoopConfig, OnnxConfig, TrtConfig, OpenvinoConfig]
+BACKENDS: list[type[BackendConfig]] = [
+    NoopConfig,
+    OnnxConfig,
+    TrtConfig,
+    OpenvinoConfig,
+    TorchConfig,
+]
 
 
 def backend_name(cls: type[BackendConfig]) -> str:
