@@ -5,8 +5,9 @@ the official checkpoint, torch.compile, and a real loadgen run through the CLI.
 Tolerances (max abs difference of start/end logits, every position):
 - fp32 vs onnxruntime fp32, SDPA vs eager, compiled vs eager: 1e-4 (float32 arithmetic, other
   kernels; REFERENCE §5 measured 5e-6);
-- bf16 (weights cast, or autocast) vs onnxruntime fp32: 5 % of the largest fp32 logit plus 0.05
-  (bf16 keeps 8 mantissa bits, ~0.4 % per op over 6 layers; REFERENCE §5 measured 0.04), and the
+- bf16 (weights cast, or autocast) vs onnxruntime fp32: 2 % of the largest fp32 logit plus 0.02
+  (bf16 keeps 8 mantissa bits, ~0.4 % per op; measured here 0.044 weights and 0.031 autocast
+  against a largest logit of 4.8, REFERENCE §5: 0.042 and 0.038), and the
   argmax over real tokens agrees for most rows.
 
 Parity with onnxruntime is computed in a freshly spawned process (REFERENCE §7: in a process that
@@ -55,9 +56,12 @@ def _trim(batch: Batch, width: int) -> Batch:
     )
 
 
-def _torch_logits(checkpoint: str, batch: Batch, **fields) -> tuple[np.ndarray, np.ndarray]:
+def _torch_logits(
+    checkpoint: str, batch: Batch, fields: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     from bert_sweep.backends.torch.backend import TorchBackend
 
+    fields = fields or {}
     backend = TorchBackend(TorchConfig(threads=2, **fields))
     backend.load(Path(checkpoint))
     return backend.predict(batch)
@@ -72,7 +76,7 @@ def _parity(onnx_path: str, checkpoint: str, batch: Batch, configs: list[dict]) 
     onnx.load(Path(onnx_path))
     out = {"onnx": onnx.predict(batch)}
     for fields in configs:
-        out[json.dumps(fields, sort_keys=True)] = _torch_logits(checkpoint, batch, **fields)
+        out[json.dumps(fields, sort_keys=True)] = _torch_logits(checkpoint, batch, fields)
     return out
 
 
@@ -197,7 +201,7 @@ def test_bf16_within_its_tolerance_and_really_bf16(embedded_parity, key):
     got, want = out[key], out["onnx"]
     scale = max(float(np.abs(w).max()) for w in want)
     diff = _max_diff(got, want)
-    assert diff <= 0.05 * scale + 0.05, (diff, scale)
+    assert diff <= 0.02 * scale + 0.02, (diff, scale)
     assert diff > 1e-5  # bf16 arithmetic really ran: not the fp32 numbers
     real = batch.input_mask.astype(bool)
     agree = [
