@@ -461,7 +461,8 @@ def test_compiled_tiny_model_matches_eager(tiny_checkpoint):
     assert _max_diff(compiled, eager) <= 1e-4
 
 
-# -- a real run ------------------------------------------------------------------------------------
+# -- a real run (three CLI runs: ~65 s on 2 shared cores) ------------------------------------------
+@pytest.mark.slow
 def test_cli_run_with_accuracy_reuse_keyed_by_torch_numerics(run_cli, tmp_path, embedded):
     """backend=torch bf16 through the CLI, loadgen and the embedded model; accuracy measured,
     then reused for the same numerics, never for other ones (bf16_mode=autocast)."""
@@ -512,3 +513,29 @@ def test_cli_run_with_accuracy_reuse_keyed_by_torch_numerics(run_cli, tmp_path, 
     assert proc.returncode in (0, 3), proc.stderr[-2000:]
     other = RunRecord.read(third).accuracy
     assert other.numerics["bf16_mode"] == "autocast" and other.measured_in != str(first)
+
+
+# -- the GPU benchmark script, run for real on the CPU --------------------------------------------
+def test_gpu_benchmark_script_runs_tiny_on_cpu(tmp_path):
+    """benchmarks/gpu_torch.py end to end (loadgen, the harness, the torch backend) with the tiny
+    architecture on the CPU: what the GPU machine runs, at a size that fits a test."""
+    out = tmp_path / "tiny.json"
+    cmd = [sys.executable, "-m", "benchmarks.gpu_torch", "--device", "cpu", "--tiny"]
+    cmd += ["--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--threads", "2"]
+    real = (SHARED_DATA / "squad-v1.1-dev.json").is_file()
+    if real:
+        cmd += ["--mirror", str(SHARED_DATA)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["features"]["count"] == 256
+    assert result["features"]["source"].startswith("SQuAD" if real else "synthetic")
+    runs = result["runs"]
+    assert [(r["precision"], r["batch"], r["trimmed_sorted"]) for r in runs] == [
+        ("bf16", 8, True),
+        ("bf16", 8, False),
+    ]
+    for run in runs:
+        assert run["samples_per_second"] > 0 and run["weights_dtype"] == "bfloat16", run
+        assert run["peak_gpu_memory_bytes"] is None  # cpu: no GPU figure
+    assert (tmp_path / "cache" / "random").is_dir()
