@@ -387,7 +387,6 @@ def _bert_large(compose, tmp_path, *extra):
         [
             "backend=torch",
             "model=bert-large",
-            f"assets.cache_dir={tmp_path / 'cache'}",
             "assets.offline=true",
             "assets.progress=false",
             *extra,
@@ -539,3 +538,34 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(tmp_path):
         assert run["samples_per_second"] > 0 and run["weights_dtype"] == "bfloat16", run
         assert run["peak_gpu_memory_bytes"] is None  # cpu: no GPU figure
     assert (tmp_path / "cache" / "random").is_dir()
+
+
+@pytest.mark.slow
+def test_state_dict_without_onnx_is_judged_against_its_own_torch_fp32(
+    run_cli, tmp_path, state_dict_file, shared_data
+):
+    """model=file with a reference-format state dict: no ONNX exists, so on a subset the fp32
+    reference is the same checkpoint under torch fp32, measured once and labelled so."""
+    path, _ = state_dict_file
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        "backend=torch",
+        "precision=bf16",
+        "model=file",
+        f"model.file={path}",
+        "dataset=squad",
+        f"assets.mirror={shared_data}",
+        "profile.max_samples=32",
+        "profile.min_query_count=16",
+        "batch=8",
+        "threads=2",
+        "tracking=none",
+        "assets.progress=false",
+        run_dir=run_dir,
+    )
+    record = RunRecord.read(run_dir)
+    assert proc.returncode == 3, proc.stderr[-2000:]  # random weights on SQuAD: FAIL, no crash
+    assert record.ok and record.model_info.path == str(path)
+    acc = record.accuracy
+    assert acc.reference_source.startswith("its own fp32 torch F1 (no ONNX file): measured now")
+    assert acc.reference_is_self
