@@ -15,15 +15,15 @@ per process (spawn, import torch, load 1.3 GB of weights). Speeds are of random 
 is not measured and means nothing here.
 
 What the machine needs: an NVIDIA GPU with a CUDA build of torch and transformers (the H200
-machine has torch 2.11 and transformers 5.17), plus what bert_sweep imports on this path:
-numpy, hydra-core + omegaconf, safetensors, tqdm, mlcommons-loadgen 6.0.17 (a prebuilt cp311
-wheel) and, for real SQuAD features, tokenizers; it needs no network. Where bert_sweep is not
-installed, run it from the repository root as `python -m benchmarks.gpu_torch` (the checkout is
-then on the import path, also for the spawned loadgen processes). Real SQuAD dev and the vocab
-come from `--mirror DIR` (a folder holding the SQuAD v1.1 dev JSON, any name, found by md5, and
-`bert-uncased-vocab.txt` or `vocab.txt`); without one the features are synthetic: random tokens
-with the real features' length profile (mean 176 of 384 tokens), so padded vs trimmed still
-compares as on real data.
+machine has torch 2.11 and transformers 5.17), plus what bert_sweep imports on this path: numpy,
+hydra-core + omegaconf (with antlr4 and PyYAML), safetensors, tqdm, mlcommons-loadgen 6.0.17 (a
+prebuilt cp311 wheel) and, for real SQuAD features, tokenizers; it needs no network. Where
+bert_sweep is not installed, run it from the repository root as `python -m benchmarks.gpu_torch`
+(the checkout is then on the import path, also for the spawned loadgen processes). Real SQuAD dev
+and the vocab come from `--mirror DIR` (a folder holding the SQuAD v1.1 dev JSON, any name, found
+by md5, and `bert-uncased-vocab.txt` or `vocab.txt`); without one the features are synthetic:
+random tokens with the real features' length profile (mean 176 of 384 tokens), so padded vs
+trimmed still compares as on real data.
 
 Usage (from the repository root):
     python -m benchmarks.gpu_torch --out gpu_torch.json [--mirror /work/shared/data]
