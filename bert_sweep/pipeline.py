@@ -67,13 +67,29 @@ class Pipeline:
         self.cache_dir = Path(cfg.assets.cache_dir)
         self.timer = PhaseTimer()
 
+    @property
+    def model_format(self) -> str:
+        """What the backend reads: "onnx" or "torch" (its config's MODEL_FORMAT)."""
+        return getattr(self.cfg.backend, "MODEL_FORMAT", "onnx")
+
+    def _needs_onnx_reference(self) -> bool:
+        """Whether a torch-format run may have to measure the fp32 onnxruntime reference: it
+        judges accuracy and the official reference F1 does not cover its samples."""
+        m, p = self.cfg.model, self.cfg.profile
+        official = m.reference_f1 is not None and p.max_samples is None
+        return p.accuracy and m.accuracy_meaningful and not official
+
     # -- stages ------------------------------------------------------------------------------
     def _assets(self):
         from bert_sweep.assets.resolve import resolve_dataset, resolve_model, resolve_vocab
 
         with self.timer("assets"):
             self.model = resolve_model(
-                self.cfg.model, self.cfg.assets, batch_size=self.cfg.backend.batch_size
+                self.cfg.model,
+                self.cfg.assets,
+                batch_size=self.cfg.backend.batch_size,
+                model_format=self.model_format,
+                need_onnx=self._needs_onnx_reference(),
             )
             self.dataset_path = resolve_dataset(self.cfg.dataset, self.cfg.assets)
             self.vocab_path = resolve_vocab(self.cfg.assets)
@@ -107,7 +123,9 @@ class Pipeline:
         )
         with self.timer("prepare"):
             self.backend = build_backend(self.cfg.backend)
-            self.prepared_path = self.backend.prepare(self.model.path, self.cache_dir, calibration)
+            self.prepared_path = self.backend.prepare(
+                self.model.path_for(self.model_format), self.cache_dir, calibration
+            )
 
     def _spec(self, mode: str, out: str, backend, model_path: Path, **extra):
         from bert_sweep.harness.spec import TestSpec
@@ -170,7 +188,8 @@ class Pipeline:
     def _accuracy(self) -> Accuracy:
         store = AccuracyStore(self.cache_dir)
         numerics = self.cfg.backend.numerics_key()
-        key = accuracy_key(self.model.digest, self.dataset_digest, self.n_samples, numerics)
+        digest = self.model.digest_for(self.model_format)
+        key = accuracy_key(digest, self.dataset_digest, self.n_samples, numerics)
         entry = store.get(key) if self.cfg.reuse_accuracy else None
         reused = entry is not None
         with self.timer("accuracy"):
@@ -191,6 +210,12 @@ class Pipeline:
         if not self.cfg.backend.COMPUTES_MODEL:
             acc.meaningful = False
             acc.not_meaningful_reason = "the backend does not run the model"
+            return acc
+        if self.model.path is None:  # a torch checkpoint with no ONNX: torch fp32 instead
+            acc.reference_f1, acc.reference_source, acc.reference_is_self = self._torch_reference(
+                store, numerics, acc
+            )
+            acc.ratio = acc.f1 / acc.reference_f1 if acc.reference_f1 else None
             return acc
         ref_key = accuracy_key(
             self.model.digest, self.dataset_digest, self.n_samples, FP32_REFERENCE
@@ -231,6 +256,42 @@ class Pipeline:
             return ref["f1"], "its own fp32 onnxruntime F1: measured now, same samples", True
         where = _provenance(ref.get("run_dir"), ref.get("measured_at"))
         return ref["f1"], f"its own fp32 onnxruntime F1: {where}, same samples", True
+
+    def _torch_reference(self, store, numerics: dict, own: Accuracy) -> tuple[float, str, bool]:
+        """The reference of a torch checkpoint that has no ONNX (a state dict given as
+        model.file): the official F1 where it applies, else the same checkpoint under torch
+        fp32 (SDPA attention, not compiled) on the same samples, measured once and cached. It is
+        labelled as such: it is not the onnxruntime figure other models are judged against."""
+        if self.rows is None and self.cfg.model.reference_f1 is not None:
+            return (
+                float(self.cfg.model.reference_f1),
+                "official fp32 F1 (model.reference_f1)",
+                False,
+            )
+        from bert_sweep.backends.torch.config import TorchConfig
+
+        c = self.cfg.backend
+        reference = TorchConfig(
+            batch_size=c.batch_size,
+            device=c.device,
+            threads=getattr(c, "threads", 0),
+            device_index=getattr(c, "device_index", 0),
+        )
+        ref_numerics = reference.numerics_key()
+        if numerics == ref_numerics:
+            where = _provenance(own.measured_in, own.measured_at) if own.reused else "this run"
+            return own.f1, f"its own fp32 torch F1 (no ONNX file): {where}", True
+        digest = self.model.digest_for("torch")
+        ref_key = accuracy_key(digest, self.dataset_digest, self.n_samples, ref_numerics)
+        ref = store.get(ref_key)
+        if ref is None:
+            with self.timer("reference"):
+                ref = self._measure_accuracy("reference", reference, self.model.checkpoint)
+                store.put(ref_key, ref | {"numerics": ref_numerics})
+            where = "measured now"
+        else:
+            where = _provenance(ref.get("run_dir"), ref.get("measured_at"))
+        return ref["f1"], f"its own fp32 torch F1 (no ONNX file): {where}, same samples", True
 
     def _performance(self) -> Performance:
         from bert_sweep.harness.runner import run_test
@@ -328,8 +389,8 @@ class Pipeline:
                 verdict, cfg.profile.valid_for_submission, self.model.packageable
             ),
             model_info=ModelInfo(
-                path=str(self.model.path),
-                digest=self.model.digest,
+                path=str(self.model.path_for(self.model_format)),
+                digest=self.model.digest_for(self.model_format),
                 prepared_path=str(self.prepared_path),
                 meaningful=self.model.meaningful,
                 packageable=self.model.packageable,

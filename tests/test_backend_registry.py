@@ -8,13 +8,14 @@ import pytest
 from bert_sweep.backends import registry
 from bert_sweep.backends.onnx.config import OnnxConfig
 from bert_sweep.backends.openvino.config import OpenvinoConfig
+from bert_sweep.backends.torch.config import TorchConfig
 from bert_sweep.errors import ConfigError
 from bert_sweep.report.system_info import framework, package_versions
 from bert_sweep.submission.describe import default_measurements
 
 
 def test_every_backend_is_listed_once_with_its_own_target():
-    assert registry.names() == ["noop", "onnx", "trt", "openvino", "deepsparse"]
+    assert registry.names() == ["noop", "onnx", "trt", "openvino", "torch", "deepsparse"]
     for cls in registry.BACKENDS:
         assert registry.by_target(cls._target_) is cls
         module = cls._target_.rpartition(".")[0]
@@ -59,6 +60,13 @@ def test_engine_packages_are_recorded_and_name_the_framework():
             {"source": "embedded"},
             "fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17); NNCF",
         ),
+        (TorchConfig(), {"source": "file"}, "none"),
+        (TorchConfig(precision="bf16"), {"source": "file"}, "weights cast to bfloat16"),
+        (
+            TorchConfig(precision="bf16", bf16_mode="autocast"),
+            {"source": "embedded"},
+            "fine-tuned on synthetic SQuAD-format data, saved as safetensors; fp32 weights",
+        ),
     ],
 )
 def test_weight_transformations_come_from_the_backend(backend, model, expected):
@@ -66,3 +74,13 @@ def test_weight_transformations_come_from_the_backend(backend, model, expected):
 
     config = {"model": model, "backend": dataclasses.asdict(backend)}
     assert default_measurements(config)["weight_transformations"].startswith(expected)
+
+
+def test_torch_backend_names_the_torch_checkpoint_as_starting_weights():
+    import dataclasses
+
+    model = {"source": "download", "file": "bert_large_fp32", "torch_file": "bert_large_pytorch"}
+    torch = default_measurements({"model": model, "backend": dataclasses.asdict(TorchConfig())})
+    assert torch["starting_weights_filename"].startswith("model.pytorch (zenodo.org/record/3733896")
+    onnx = default_measurements({"model": model, "backend": dataclasses.asdict(OnnxConfig())})
+    assert onnx["starting_weights_filename"].startswith("model.onnx")

@@ -55,12 +55,24 @@ BERT_LARGE_INT8 = RemoteFile(
     description="MLPerf BERT-large int8 fake-quantized ONNX (F1 90.067)",
 )
 
+BERT_LARGE_PYTORCH = RemoteFile(
+    name="model.pytorch",
+    url="https://zenodo.org/record/3733896/files/model.pytorch?download=1",
+    md5="00fbcbfaebfa20d87ac9885120a6e9b4",
+    size=None,  # about 1.34 GB
+    description=(
+        "MLPerf BERT-large fp32 PyTorch state dict (BertForQuestionAnswering keys), the "
+        "reference's pytorch_SUT model; same weights as model.onnx"
+    ),
+)
+
 # Keys are the names configs use to refer to a file.
 CATALOG: dict[str, RemoteFile] = {
     "squad_dev": SQUAD_DEV,
     "vocab": VOCAB,
     "bert_large_fp32": BERT_LARGE_FP32,
     "bert_large_int8": BERT_LARGE_INT8,
+    "bert_large_pytorch": BERT_LARGE_PYTORCH,
 }
 
 

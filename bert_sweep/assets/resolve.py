@@ -21,8 +21,10 @@ SEQ_LENGTH = FeatureParams().max_seq_length  # the width of every feature row
 
 @dataclass
 class ResolvedModel:
-    path: Path
-    digest: str  # full sha256 of the file: identity of the weights, for caches keyed by model
+    # The ONNX file; None when a torch backend runs a model that has none (a state dict given
+    # as model.file, a random perf model) or needs none (see resolve_model's `need_onnx`).
+    path: Path | None
+    digest: str | None  # full sha256 of `path`: identity of the weights, for caches keyed by model
     meaningful: bool  # accuracy means something (False for random weights)
     packageable: bool
     metadata: dict = field(default_factory=dict)
@@ -30,6 +32,24 @@ class ResolvedModel:
     # real sequence (harness.trim_padding); None when the file is not an ONNX graph we can read
     # (backend=noop never reads it; other backends reject it in prepare, naming the file).
     dynamic_sequence: bool | None = None
+    # The torch checkpoint (a folder with config.json + model.safetensors, or a state-dict file)
+    # for backends with MODEL_FORMAT "torch", and the sha256 of its weights file.
+    checkpoint: Path | None = None
+    checkpoint_digest: str | None = None
+
+    def path_for(self, model_format: str) -> Path:
+        """The file a backend of this MODEL_FORMAT loads."""
+        path = self.checkpoint if model_format == "torch" else self.path
+        if path is None:
+            raise AssetError(f"model: no {model_format} file was resolved")
+        return path
+
+    def digest_for(self, model_format: str) -> str:
+        """The identity of the weights in that format (what its accuracy is keyed by)."""
+        digest = self.checkpoint_digest if model_format == "torch" else self.digest
+        if digest is None:
+            raise AssetError(f"model: no {model_format} file was resolved")
+        return digest
 
 
 def check_input_shapes(path: Path, label: str, batch_size: int | None = None) -> bool | None:
@@ -69,14 +89,12 @@ def check_input_shapes(path: Path, label: str, batch_size: int | None = None) ->
     return dynamic_seq
 
 
-def _fetch(key: str, assets: AssetsConfig) -> Path:
+def _fetch(key: str, assets: AssetsConfig, field: str = "model.file") -> Path:
     from bert_sweep.assets.catalog import CATALOG
     from bert_sweep.assets.download import fetch
 
     if key not in CATALOG:
-        raise AssetError(
-            f"model.file={key!r}: expected one of {sorted(CATALOG)} or model.source=file"
-        )
+        raise AssetError(f"{field}={key!r}: expected one of {sorted(CATALOG)} or model.source=file")
     return fetch(
         CATALOG[key],
         Path(assets.cache_dir) / "downloads",
@@ -95,9 +113,21 @@ def embedded_assets(assets: AssetsConfig):
 
 
 def resolve_model(
-    model: ModelConfig, assets: AssetsConfig, batch_size: int | None = None
+    model: ModelConfig,
+    assets: AssetsConfig,
+    batch_size: int | None = None,
+    model_format: str = "onnx",
+    need_onnx: bool = True,
 ) -> ResolvedModel:
-    """The model file, checked (input shapes against `batch_size`) and identified by sha256."""
+    """The model file, checked (input shapes against `batch_size`) and identified by sha256.
+
+    `model_format="torch"` (a backend's MODEL_FORMAT) also resolves the torch checkpoint; the
+    ONNX file is then resolved only where it exists anyway (embedded) or `need_onnx` says the
+    fp32 onnxruntime reference must be measured (a downloaded model: no 1.3 GB ONNX download
+    when the official reference F1 applies).
+    """
+    if model_format == "torch":
+        return _resolve_torch(model, assets, batch_size, need_onnx)
     store = digest_dir(assets.cache_dir)
     if model.source == "embedded":
         built = embedded_assets(assets)  # verified against the sha256 recorded at build time
@@ -122,6 +152,50 @@ def resolve_model(
     return ResolvedModel(
         path, sha256_file(path, store), meaningful, model.packageable, metadata, dynamic
     )
+
+
+def _resolve_torch(
+    model: ModelConfig, assets: AssetsConfig, batch_size: int | None, need_onnx: bool
+) -> ResolvedModel:
+    """A torch checkpoint (and the ONNX where there is or must be one); see resolve_model."""
+    from bert_sweep.backends.torch.checkpoint import EXPECTED, checkpoint_files
+
+    store = digest_dir(assets.cache_dir)
+    onnx = None
+    if model.source == "embedded":
+        onnx = resolve_model(model, assets, batch_size)
+        checkpoint = embedded_assets(assets).torch_dir
+    elif model.source == "download":
+        if not model.torch_file:
+            raise AssetError(
+                f"model={model.name}: backend=torch needs a torch checkpoint and this model "
+                "names none (model.torch_file); expected model=bert-large or model=file "
+                f"model.file=<{EXPECTED}>"
+            )
+        checkpoint = _fetch(model.torch_file, assets, "model.torch_file")
+        if need_onnx:
+            onnx = resolve_model(model, assets, batch_size)
+    elif model.source == "file":
+        checkpoint = Path(model.file).expanduser()
+        if not checkpoint.exists():
+            raise AssetError(f"model.file={model.file}: file not found")
+        if checkpoint.suffix == ".onnx":
+            raise AssetError(
+                f"model.file={model.file}: backend=torch cannot read ONNX; expected {EXPECTED}"
+            )
+    else:  # random weights, perf-only: the same weights as the ONNX of this key
+        from bert_sweep.assets.random_model import build_random_checkpoint
+
+        checkpoint = build_random_checkpoint(
+            model, Path(assets.cache_dir), progress=assets.progress
+        )
+    weights, _ = checkpoint_files(checkpoint)  # one line naming what is missing
+    if onnx is None:
+        onnx = ResolvedModel(None, None, model.accuracy_meaningful, model.packageable, {})
+    onnx.checkpoint = checkpoint
+    onnx.checkpoint_digest = sha256_file(weights, store)
+    onnx.dynamic_sequence = True  # transformers' BERT takes any width up to 512
+    return onnx
 
 
 def resolve_dataset(dataset: DatasetConfig, assets: AssetsConfig) -> Path:

@@ -46,6 +46,9 @@ class BackendConfig:
     PACKAGES: ClassVar[tuple[str, ...]] = ()
     # False for backends that do not run the model (noop): their accuracy is not judged.
     COMPUTES_MODEL: ClassVar[bool] = True
+    # The model file it reads: "onnx" (the MLPerf ONNX) or "torch" (a torch checkpoint: a folder
+    # with config.json + model.safetensors, or a state dict); assets/resolve.py hands it that.
+    MODEL_FORMAT: ClassVar[str] = "onnx"
     # Fields set from the run's top-level knobs when the backend is selected (`backend=<name>`):
     # the common ones here, each backend adds its own (`KNOBS = BackendConfig.KNOBS | {...}`).
     KNOBS: ClassVar[dict[str, str]] = {

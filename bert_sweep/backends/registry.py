@@ -14,6 +14,7 @@ from bert_sweep.backends.deepsparse.config import DeepsparseConfig
 from bert_sweep.backends.noop.config import NoopConfig
 from bert_sweep.backends.onnx.config import OnnxConfig
 from bert_sweep.backends.openvino.config import OpenvinoConfig
+from bert_sweep.backends.torch.config import TorchConfig
 from bert_sweep.backends.trt.config import TrtConfig
 from bert_sweep.errors import ConfigError
 
@@ -22,6 +23,7 @@ BACKENDS: list[type[BackendConfig]] = [
     OnnxConfig,
     TrtConfig,
     OpenvinoConfig,
+    TorchConfig,
     DeepsparseConfig,
 ]
 

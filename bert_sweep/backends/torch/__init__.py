@@ -1,0 +1,1 @@
+"""PyTorch backend (config.py: TorchConfig, backend.py: TorchBackend, checkpoint.py: loading)."""
