@@ -223,11 +223,11 @@ class OnnxBackend(Backend):
                 if self.calibration_info is not None:
                     extra["calibration"] = self.calibration_info
                 write_json_atomic(out.with_suffix(".json"), recipe | extra)
-            else:  # what the preparing run recorded
+            else:  # what the preparing run recorded (calibration_info is this run's own:
+                # the same rows may be scored differently by another run)
                 with contextlib.suppress(OSError, ValueError, KeyError):
                     saved = json.loads(out.with_suffix(".json").read_text())
                     self.prepare_info = saved.get("prepared", {})
-                    self.calibration_info = saved.get("calibration", self.calibration_info)
         return out
 
     def _build(self, source: Path, out: Path, calibration: Calibration | None) -> dict:

@@ -7,7 +7,7 @@ their inputs (backend.py).
 Why static is the int8 default: dynamic int8 quantizes activations per batch at run time and
 loses several % F1 on the embedded model (below bert-99), while static QDQ with per-channel
 weights, ranges calibrated on unscored features and the sensitive nodes in `KEEP_FP32` left in
-float keeps it (figures in tests/test_onnx_quant.py and the issue note).
+float keeps it (the figures are beside KEEP_FP32 below).
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # weights on x86 (reduce_range only without VNNI); int8 activations on ARM.
 ACTIVATION_TYPES = ("QUInt8", "QInt8")
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-# Nodes static int8 leaves in float by default: op types, or node-name patterns (substrings;
-# glob wildcards allowed). Chosen by measuring F1 on the embedded model (see the module doc).
-KEEP_FP32 = ("attention/self/MatMul", "qa_outputs", "embeddings", "LayerNormalization")
+# Static int8 quantizes MatMul nodes only (quantizing every op ORT can, LayerNorm, Gather and
+# the reshapes included, kept 68 % of the fp32 F1 on the embedded model). Of those, these stay
+# in float: op types, or node-name patterns (a substring; a glob when it has wildcards). F1
+# ratio on the embedded model's synthetic dev (1250 features not calibrated on, per-channel
+# minmax, 128 calibration rows): every MatMul int8 0.908; attention score/context MatMuls fp32
+# 0.915; + QA head 0.914; + the FFN output MatMul (input: the GELU output, long-tailed) of layer
+# 0 only 0.960; of every layer (`*[0-9]/output/dense/MatMul`, not the attention output dense):
+# 0.992. Dynamic int8: 0.931.
+KEEP_FP32 = ("attention/self/MatMul", "*[0-9]/output/dense/MatMul", "qa_outputs")
 
 
 @dataclass
