@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ from bert_sweep.backends.signature import check_signature
 from bert_sweep.errors import AssetError, BackendUnavailableError, ConfigError
 
 # Bump when the prepared-model recipe changes so cached files are rebuilt.
-PREPARE_FORMAT = 3
+PREPARE_FORMAT = 4
 INSTALL_HINT = "pip install onnxruntime onnx"
 
 
@@ -277,9 +278,16 @@ class OnnxBackend(Backend):
             hidden_size=hidden,
             use_gpu=self.config.device == "cuda",
         )
-        optimized.save_model_to_file(str(dest))
         fused = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
-        return {"num_heads": heads, "hidden_size": hidden, "fused": fused}
+        model, inferred = optimized.model, True
+        try:  # the fused (contrib) ops carry no types: the histogram calibrators need them
+            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+            model = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+        except Exception:  # an op it does not know: the model is still valid, untyped
+            inferred = False
+        onnx.save(model, str(dest))
+        return {"num_heads": heads, "hidden_size": hidden, "fused": fused, "typed": inferred}
 
     def _quantize_static(self, source: Path, dest: Path, calibration: Calibration) -> dict:
         import onnx
@@ -316,20 +324,22 @@ class OnnxBackend(Backend):
             # passes. Minmax keeps only per-row min/max. (Not CalibMaxIntermediateOutputs: in
             # ORT 1.32 it drops the data it clears.)
             extra["CalibStridedMinMax"] = 1
-        quantize_static(
-            source,
-            dest,
-            _Reader(features, rows, names),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=["MatMul"],
-            per_channel=c.quant_per_channel,
-            reduce_range=c.quant_reduce_range,
-            activation_type=getattr(QuantType, c.activation_type),
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude,
-            calibrate_method=method,
-            extra_options=extra,
-        )
+        # the histogram calibrators print a line per pass to stdout (the run's own output)
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                source,
+                dest,
+                _Reader(features, rows, names),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["MatMul"],
+                per_channel=c.quant_per_channel,
+                reduce_range=c.quant_reduce_range,
+                activation_type=getattr(QuantType, c.activation_type),
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=exclude,
+                calibrate_method=method,
+                extra_options=extra,
+            )
         quantized = onnx.load(str(dest), load_external_data=False)
         return {
             "matched": {p: len(n) for p, n in matched.items()},
