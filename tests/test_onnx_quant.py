@@ -177,30 +177,32 @@ def test_other_features_or_rows_are_another_cache_entry(tiny, tmp_path):
     assert OnnxBackend(config).prepare(path, cache, again) != first  # other features sha256
 
 
-@pytest.mark.parametrize(
-    ("calibration", "samples"),
-    [(None, 16), ("empty", 16), ("given", 0)],
-    ids=["none", "empty-dataset", "zero-samples"],
-)
+@pytest.mark.parametrize("calibration", [None, "empty"], ids=["none", "empty-dataset"])
 def test_static_int8_without_calibration_data_is_one_line_and_writes_nothing(
-    tiny_model, tmp_path, tiny, calibration, samples
+    tiny_model, tmp_path, tiny, calibration
 ):
     path = tmp_path / "model.onnx"
     shutil.copy(tiny_model[0], path)
     cache = tmp_path / "cache"
-    given = tiny[2]
-    calibration = {
-        None: None,
-        "empty": Calibration(given.features_path, total=0, scored=0),
-        "given": given,
-    }[calibration]
-    backend = OnnxBackend(OnnxConfig(precision="int8", calibration_samples=samples))
+    if calibration == "empty":
+        calibration = Calibration(tiny[2].features_path, total=0, scored=0)
+    backend = OnnxBackend(OnnxConfig(precision="int8", calibration_samples=16))
     with pytest.raises(ConfigError) as info:
         backend.prepare(path, cache, calibration)
     text = str(info.value)
-    assert text.startswith(f"backend.calibration_samples={samples}: expected >= 1 calibration")
+    assert text.startswith("backend.calibration_samples=16: expected >= 1 calibration")
     assert "\n" not in text and "backend.quantization=dynamic" in text
     assert not list(cache.rglob("*.onnx"))  # nothing half-written
+
+
+def test_zero_calibration_samples_is_refused_by_the_config_for_static_int8_only():
+    with pytest.raises(ConfigError) as info:
+        OnnxConfig(precision="int8", calibration_samples=0)
+    text = str(info.value)
+    assert text.startswith("backend.calibration_samples=0: expected an integer >= 1")
+    assert "backend.quantization=dynamic" in text and "\n" not in text
+    OnnxConfig(precision="int8", quantization="dynamic", calibration_samples=0)
+    OnnxConfig(calibration_samples=0)  # fp32: not used
 
 
 def test_fp16_runs_on_the_cpu_provider_with_float32_io(tiny):

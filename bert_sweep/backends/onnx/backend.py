@@ -175,14 +175,14 @@ class OnnxBackend(Backend):
         n = self.config.calibration_samples
         if calibration is None or n < 1 or calibration.total < 1:
             have = (
-                "none given"
+                "none given: run it through the pipeline, which passes the run's dataset"
                 if calibration is None
-                else f"{calibration.total} features in the dataset"
+                else f"the dataset has {calibration.total} features"
             )
             raise ConfigError(
                 f"backend.calibration_samples={n}: expected >= 1 calibration features of the "
-                f"run's dataset for precision=int8 backend.quantization=static ({have}; run it "
-                "through the pipeline, or use backend.quantization=dynamic)"
+                f"run's dataset for precision=int8 backend.quantization=static ({have}; or use "
+                "backend.quantization=dynamic)"
             )
         return calibration.calibration_rows(n)
 

@@ -108,9 +108,14 @@ class OnnxConfig(BackendConfig):
             raise field_error(
                 "backend.calibration_samples", self.calibration_samples, "an integer >= 0"
             )
-        if self.calibration_samples < 0:
+        if self.calibration_samples < (1 if self.static_int8 else 0):
             raise field_error(
-                "backend.calibration_samples", self.calibration_samples, "an integer >= 0"
+                "backend.calibration_samples",
+                self.calibration_samples,
+                "an integer >= 1 for precision=int8 backend.quantization=static (features of "
+                "the run's dataset it calibrates on; or backend.quantization=dynamic)"
+                if self.static_int8
+                else "an integer >= 0",
             )
         self.keep_fp32 = list(self.keep_fp32)
         bad = [p for p in self.keep_fp32 if not isinstance(p, str) or not p.strip()]
