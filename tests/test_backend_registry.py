@@ -50,7 +50,14 @@ def test_engine_packages_are_recorded_and_name_the_framework():
 @pytest.mark.parametrize(
     ("backend", "model", "expected"),
     [
-        (OnnxConfig(precision="int8"), {"source": "file"}, "onnxruntime dynamic int8"),
+        (
+            OnnxConfig(precision="int8", quantization="dynamic"),
+            {"source": "file"},
+            "onnxruntime dynamic int8",
+        ),
+        (OnnxConfig(precision="int8"), {"source": "file"}, "onnxruntime static int8"),
+        (OnnxConfig(precision="fp16"), {"source": "file"}, "onnxruntime float16"),
+        (OnnxConfig(optimize=True), {"source": "file"}, "onnxruntime transformer optimizer"),
         (OnnxConfig(precision="int8"), {"source": "download", "file": "bert_large_int8"}, "none"),
         (OnnxConfig(), {"source": "file"}, "none"),
         (OpenvinoConfig(precision="int8"), {"source": "file"}, "NNCF post-training int8"),

@@ -79,8 +79,9 @@ def test_padding_beyond_the_mask_does_not_change_real_positions(tiny_model):
 
 
 def test_int8_prepare_quantizes_once_and_stays_close(tiny_model):
+    """Dynamic int8 (needs no calibration data; static int8: tests/test_onnx_quant.py)."""
     path, cache = tiny_model
-    backend = OnnxBackend(OnnxConfig(precision="int8"))
+    backend = OnnxBackend(OnnxConfig(precision="int8", quantization="dynamic"))
     prepared = backend.prepare(path, cache)
     assert prepared != path and prepared.is_file()
     assert prepared.stat().st_size < path.stat().st_size  # int8 weights
@@ -88,9 +89,11 @@ def test_int8_prepare_quantizes_once_and_stays_close(tiny_model):
     assert recipe["precision"] == "int8"
     mtime = prepared.stat().st_mtime_ns
     assert backend.prepare(path, cache) == prepared and prepared.stat().st_mtime_ns == mtime
-    other = OnnxBackend(OnnxConfig(precision="int8", quant_per_channel=True)).prepare(path, cache)
+    other = OnnxBackend(
+        OnnxConfig(precision="int8", quantization="dynamic", quant_per_channel=False)
+    ).prepare(path, cache)
     assert other != prepared  # a different recipe is a different cache entry
-    fp32, int8 = OnnxBackend(), OnnxBackend(OnnxConfig(precision="int8"))
+    fp32, int8 = OnnxBackend(), OnnxBackend(OnnxConfig(precision="int8", quantization="dynamic"))
     fp32.load(path)
     int8.load(prepared)
     a, _ = fp32.predict(_batch())
@@ -113,7 +116,7 @@ def test_numerics_key_ignores_batch_and_threads():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"precision": "fp16"}, "backend=onnx precision"),
+        ({"precision": "bf16"}, "backend=onnx precision"),
         ({"execution_mode": "x"}, "backend.execution_mode"),
         ({"intra_op_threads": -1}, "threads"),
         ({"graph_optimization_level": "max"}, "backend.graph_optimization_level"),
@@ -126,7 +129,7 @@ def test_bad_backend_arguments(kwargs, field):
 
 def test_missing_provider_is_a_clear_error_not_a_fallback(tiny_model):
     path, _ = tiny_model
-    backend = OnnxBackend(OnnxConfig(providers=["CUDAExecutionProvider"]))
+    backend = OnnxBackend(OnnxConfig(device="cuda", providers=["CUDAExecutionProvider"]))
     with pytest.raises(BackendUnavailableError, match="CUDAExecutionProvider"):
         backend.load(path)
 

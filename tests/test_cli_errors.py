@@ -61,7 +61,7 @@ def _assert_one_line_error(proc, *needles: str) -> str:
         (["batch=abc"], ["batch=abc: expected an integer"]),
         (["+foo=1"], ["+foo=1: unknown key foo"]),
         (["+profile.bogus=1"], ["+profile.bogus=1: unknown key profile.bogus"]),
-        (["precision=fp16"], ["backend=onnx precision=fp16 device=cpu", "fp32|int8"]),
+        (["precision=bf16"], ["backend=onnx precision=bf16 device=cpu", "fp32|fp16|int8"]),
         (["profile=nope"], ["profile=nope", "quick"]),
         (["-m", "batch=32,abc"], ["batch=abc: expected an integer"]),
     ],

@@ -69,7 +69,7 @@ def test_scenario_names_are_loadgen_spellings(compose):
         ("batch=0", "batch"),
         ("batch=-3", "batch"),
         ("threads=-1", "threads"),
-        ("precision=fp16", "backend=onnx precision"),  # onnx takes fp32|int8 only
+        ("precision=bf16", "backend=onnx precision"),  # onnx takes fp32|fp16|int8 only
         ("scenario.name=Foo", "scenario.name"),
         ("target=0.5", "target"),
         ("harness.workers=0", "harness.workers"),

@@ -49,7 +49,7 @@ def test_int8_prepared_model_is_keyed_by_the_source_content(tmp_path, tiny_model
     model = tmp_path / "model.onnx"
     shutil.copy(tiny_model[0], model)
     cache = tmp_path / "cache"
-    backend = OnnxBackend(OnnxConfig(precision="int8"))
+    backend = OnnxBackend(OnnxConfig(precision="int8", quantization="dynamic"))
     first = backend.prepare(model, cache)
     recipe = json.loads(first.with_suffix(".json").read_text())
     assert {"model_sha256", "ort", "per_channel", "reduce_range", "weight_type"} <= set(recipe)

@@ -1,6 +1,7 @@
 """The accuracy constraint with a real model: a faster option that breaks accuracy never wins.
 
-On the embedded model, onnxruntime dynamic int8 runs ~2x faster than fp32 on 2 cores but its
+On the embedded model, onnxruntime dynamic int8 (pinned: static int8, the default, keeps
+bert-99 there) runs ~2x faster than fp32 on 2 cores but its
 F1 falls to ~95% of the fp32 reference (measured over the first 128 synthetic dev features:
 89.7 vs 94.5; 10.1-10.9 vs 4.2-6.1 samples/s), below the bert-99 target. The search must see
 int8 as faster and still report fp32.
@@ -31,7 +32,8 @@ def test_faster_int8_that_breaks_accuracy_never_wins(embedded, tmp_path):
         # pin the rest of the preset's space: only precision and batch are searched
         "threads=0", "harness.trim_padding=false", "backend.inter_op_threads=0",
         "backend.execution_mode=sequential", "backend.graph_optimization_level=all",
-        "backend.quant_per_channel=false",
+        "backend.quant_per_channel=false", "backend.quantization=dynamic",
+        "backend.optimize=false",
         "profile.max_samples=128", "profile.warmup_batches=1",
         "precision=choice(fp32,int8)", "batch=choice(8,16)",
         f"hydra.sweep.dir={sweep}", f"hydra.sweeper.study_name={STUDY}",
