@@ -140,9 +140,21 @@ def test_presets_compose_with_the_sweeper_and_a_valid_space(preset):
     from bert_sweep.backends.registry import by_name
 
     device = "cuda" if preset == "gpu" else "cpu"
+    import dataclasses
+
+    from bert_sweep.backends.registry import BACKENDS, backend_name
+
     for point in space.enumerate():
         cls = by_name(point["backend"])
         assert point["precision"] in cls.SUPPORTED[device], (preset, point)
+        # each backend knob the preset sets there is a field of that backend's config
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for key in point:
+            if key.startswith("backend."):
+                assert key.split(".", 1)[1] in fields, (preset, point["backend"], key)
+    if preset == "cpu":  # every engine that computes the model on a CPU
+        engines = {backend_name(c) for c in BACKENDS if c.COMPUTES_MODEL and "cpu" in c.SUPPORTED}
+        assert {p["backend"] for p in space.enumerate()} == engines
     # presets only touch hydra.*: the run config is the same as without the preset
     with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="t"):
         plain = compose("config")
