@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -178,3 +179,25 @@ def test_embedded_model_through_loadgen(ds_env, embedded, run_cli, tmp_path):
     assert r.accuracy.meaningful and r.accuracy.ratio == pytest.approx(1.0, abs=0.01)
     assert (run_dir / "performance" / "backend_worker.log").is_file()
     assert sha256(embedded.model_path) == before
+
+
+def test_model_copies_of_a_killed_worker_are_removed_by_the_next_one(tmp_path, monkeypatch):
+    """A worker killed mid-compile leaves its private model copy; the next load removes the
+    copies of workers that are gone and keeps those of live ones."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from bert_sweep.backends.deepsparse import engine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"{engine.SCRATCH_PREFIX}{gone.pid}-abc"
+    alive = tmp_path / f"{engine.SCRATCH_PREFIX}{os.getpid()}-def"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"copy")
+    engine._remove_stale_scratch()
+    assert not dead.exists()
+    assert (alive / "model.onnx").is_file()

@@ -11,11 +11,12 @@ copies of its last row; the answer is cut back to `[b, w]`. Engines are kept per
 
 `compile_model(path, ...)` rewrites the ONNX file at `path` with the fixed shapes (REFERENCE.md
 §4: it broke a cached model), so each compile gets a private copy in a temp folder, removed
-once the engine is built.
+once the engine is built (or, after a kill, by the next worker that loads).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ import time
 import numpy as np
 
 CANONICAL = ("input_ids", "input_mask", "segment_ids")
+SCRATCH_PREFIX = "bert_sweep-deepsparse-"  # + "<worker pid>-": see _remove_stale_scratch
 
 
 def create(options: dict) -> DeepsparseEngine:
@@ -61,7 +63,7 @@ class DeepsparseEngine:
         key = (b, w)
         engine = self.engines.get(key)
         if engine is None:
-            scratch = tempfile.mkdtemp(prefix="bert_sweep-deepsparse-")
+            scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
             try:
                 copy = os.path.join(scratch, "model.onnx")
                 shutil.copyfile(self.source, copy)  # compile_model rewrites its file in place
@@ -83,6 +85,7 @@ class DeepsparseEngine:
 
     def load(self, model_path: str) -> None:
         self.source = str(model_path)
+        _remove_stale_scratch()
         if self.o.get("precompile", True):
             for w in self.buckets:
                 self._engine(self.batch_size, w)
@@ -122,3 +125,12 @@ class DeepsparseEngine:
 
     def close(self) -> None:
         self.engines.clear()
+
+
+def _remove_stale_scratch() -> None:
+    """Model copies left by a worker killed mid-compile (SIGKILL runs no `finally`): a scratch
+    folder is named by its worker's pid, and removed once that process is gone."""
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), f"{SCRATCH_PREFIX}*-*")):
+        pid = os.path.basename(folder)[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(folder, ignore_errors=True)
