@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from abc import abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +25,56 @@ from bert_sweep.isolation.client import EngineWorker, WorkerError
 ISOLATION_NOTE = "worker process, shared-memory batches"
 
 
-class IsolatedBackend(Backend):
-    """Wraps the backend `inner` (built from the same config) and runs it in a worker."""
+class WorkerBackend(Backend):
+    """A backend whose engine runs in a worker process: load starts it (`_start_worker`), then
+    every predict/info/close goes to it."""
 
     RUNS_IN_WORKER = True
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.worker: EngineWorker | None = None
+        self._info: dict | None = None
+        self.model_path = ""
+
+    @abstractmethod
+    def _start_worker(self) -> EngineWorker:
+        """Start the worker process (not yet loaded)."""
+
+    def load(self, model_path: Path) -> None:
+        self.worker = self._start_worker()
+        try:
+            reply = self.worker.call({"op": "load", "model_path": str(model_path)}, "load")
+        except BaseException:
+            self.close()
+            raise
+        self._info = reply["info"]
+        self.model_path = str(model_path)
+
+    def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        if self.worker is None:
+            raise WorkerError(f"backend={self.name}: worker not started (load first)")
+        return self.worker.predict(batch.input_ids, batch.input_mask, batch.segment_ids)
+
+    def worker_info(self) -> dict | None:
+        """What the worker says about the engine now (a dead one: what it said at load)."""
+        if self.worker is not None and not self.worker.dead:
+            with contextlib.suppress(WorkerError):
+                return self.worker.call({"op": "info"}, "info")["info"]
+        return self._info
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+
+class IsolatedBackend(WorkerBackend):
+    """Wraps the backend `inner` (built from the same config) and runs it in a worker."""
 
     def __init__(self, config, inner: Backend) -> None:
         super().__init__(config)
         self.inner = inner
-        self.worker: EngineWorker | None = None
-        self._info: dict | None = None
 
     @property
     def computes_model(self) -> bool:
@@ -42,32 +83,13 @@ class IsolatedBackend(Backend):
     def prepare(self, model_path: Path, cache_dir: Path, calibration=None) -> Path:
         return self.inner.prepare(model_path, cache_dir, calibration)
 
-    def load(self, model_path: Path) -> None:
+    def _start_worker(self) -> EngineWorker:
         worker = EngineWorker(self.name, self.worker_log_path())
         worker.spawn_project(dataclasses.replace(self.config, isolated=False))
-        self.worker = worker
-        try:
-            reply = worker.call({"op": "load", "model_path": str(model_path)}, "load")
-        except BaseException:
-            self.close()
-            raise
-        self._info = reply["info"]
-
-    def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        if self.worker is None:
-            raise WorkerError(f"backend={self.name}: worker not started (load first)")
-        return self.worker.predict(batch.input_ids, batch.input_mask, batch.segment_ids)
+        return worker
 
     def info(self) -> BackendInfo:
-        data = self._info
-        if self.worker is not None and not self.worker.dead:
-            with contextlib.suppress(WorkerError):  # a dead worker: what it said at load
-                data = self.worker.call({"op": "info"}, "info")["info"]
+        data = self.worker_info()
         info = BackendInfo(**data) if data else self.inner.info()
         info.details = dict(info.details) | {"isolated": ISOLATION_NOTE}
         return info
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-            self.worker = None

@@ -10,16 +10,14 @@ not there (env.py); `load`, in the loadgen process, starts the worker under the 
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
-import numpy as np
-
-from bert_sweep.backends.base import Backend, BackendInfo, Batch
+from bert_sweep.backends.base import BackendInfo
 from bert_sweep.backends.deepsparse import env as dsenv
 from bert_sweep.backends.deepsparse.config import DeepsparseConfig
 from bert_sweep.backends.signature import check_signature
 from bert_sweep.errors import AssetError, BackendUnavailableError
+from bert_sweep.isolation.backend import WorkerBackend
 from bert_sweep.isolation.client import EngineWorker, WorkerError
 
 ENGINE_FILE = Path(__file__).resolve().with_name("engine.py")
@@ -64,14 +62,10 @@ def check_model(model_path: Path) -> None:
         )
 
 
-class DeepsparseBackend(Backend):
-    RUNS_IN_WORKER = True
-
+class DeepsparseBackend(WorkerBackend):
     def __init__(self, config: DeepsparseConfig | None = None) -> None:
         super().__init__(config or DeepsparseConfig())
-        self.worker: EngineWorker | None = None
-        self._info: dict | None = None
-        self.model_path = ""
+        self._model_path: Path | None = None
 
     def _options(self, model_path: Path) -> dict:
         c = self.config
@@ -97,9 +91,13 @@ class DeepsparseBackend(Backend):
 
     # -- loadgen process -----------------------------------------------------------------------
     def load(self, model_path: Path) -> None:
+        self._model_path = Path(model_path)
+        super().load(model_path)
+
+    def _start_worker(self) -> EngineWorker:
         python, _ = dsenv.ready_env(self.config.cache_dir or None)
         env = python.parent.parent
-        options = self._options(Path(model_path))
+        options = self._options(self._model_path)
         worker = EngineWorker(self.name, self.worker_log_path())
         try:
             worker.exec_engine(python, ENGINE_FILE, options)
@@ -109,25 +107,10 @@ class DeepsparseBackend(Backend):
                 f"backend=deepsparse: the environment {env} is broken ({exc}); rebuild it: "
                 f"{dsenv.fix_hint(env)}"
             ) from None
-        self.worker = worker
-        try:
-            reply = worker.call({"op": "load", "model_path": str(model_path)}, "load")
-        except BaseException:
-            self.close()
-            raise
-        self._info = reply["info"]
-        self.model_path = str(model_path)
-
-    def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        if self.worker is None:
-            raise WorkerError("backend=deepsparse: worker not started (load first)")
-        return self.worker.predict(batch.input_ids, batch.input_mask, batch.segment_ids)
+        return worker
 
     def info(self) -> BackendInfo:
-        data = self._info
-        if self.worker is not None and not self.worker.dead:
-            with contextlib.suppress(WorkerError):  # a dead worker: what it said at load
-                data = self.worker.call({"op": "info"}, "info")["info"]
+        data = self.worker_info()
         env = dsenv.env_dir(self.config.cache_dir or None)
         if data:
             info = BackendInfo(**data)
@@ -148,8 +131,3 @@ class DeepsparseBackend(Backend):
             )
         info.details = dict(info.details) | {"env": str(env), "isolated": "own venv worker"}
         return info
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-            self.worker = None
