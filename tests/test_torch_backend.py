@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -272,9 +273,12 @@ def state_dict_file(tiny_checkpoint, tmp_path_factory):
 
     _, folder, _ = tiny_checkpoint
     net = load_qa_model(folder)
-    with torch.no_grad():  # weights unlike the random init, so a partial load would show
+    # weights unlike the random init, so a partial load would show; unique per session, so the
+    # shared cache cannot hold an earlier session's accuracy for this very file
+    noise = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
+    with torch.no_grad():
         for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
+            p.add_(torch.randn(p.shape, generator=noise, dtype=p.dtype) * 0.02)
     out = tmp_path_factory.mktemp("statedict")
     torch.save(_reference_state_dict(net), out / "model.pytorch")
     shutil.copy(folder / "config.json", out / "config.json")
