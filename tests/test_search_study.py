@@ -151,20 +151,28 @@ def _sweeper():
     return SearchSweeper(grace_period=2, heartbeat_interval=1)
 
 
+def _two_trials_of_one_config(study):
+    """Two RUNNING trials of this process, proposed the same config (hash "same")."""
+    from bert_sweep.search.study import ask, worker_identity
+
+    trials = ask(study), ask(study)
+    for t in trials:
+        t.set_user_attr("worker", worker_identity())
+        t.set_user_attr("config_hash", "same")
+    return trials
+
+
 def test_a_config_another_worker_is_measuring_is_waited_for_and_reused(tmp_path):
     """Two workers proposed the same config at once: the second waits for the first's result
     instead of measuring it again (the duplicate the old finished-trials-only check missed)."""
     import threading
 
-    from bert_sweep.search.study import OUTCOME, ask, worker_identity
+    from bert_sweep.search.study import OUTCOME
     from bert_sweep.search.sweeper import MEASURING
 
     study = _study(tmp_path)
     sweeper = _sweeper()
-    first, second = ask(study), ask(study)
-    for t in (first, second):
-        t.set_user_attr("worker", worker_identity())
-        t.set_user_attr("config_hash", "same")
+    first, second = _two_trials_of_one_config(study)
     assert sweeper._claim_or_reuse(study, first, "same") is None  # first claims it
     assert first.user_attrs[MEASURING] is True
     got = {}
@@ -183,15 +191,11 @@ def test_a_config_another_worker_is_measuring_is_waited_for_and_reused(tmp_path)
 
 
 def test_two_trials_claiming_one_config_at_once_leave_it_to_the_lower_number(tmp_path):
-    from bert_sweep.search.study import ask, worker_identity
     from bert_sweep.search.sweeper import MEASURING
 
     study = _study(tmp_path)
     sweeper = _sweeper()
-    low, high = ask(study), ask(study)
-    for t in (low, high):
-        t.set_user_attr("worker", worker_identity())
-        t.set_user_attr("config_hash", "same")
+    low, high = _two_trials_of_one_config(study)
     high.set_user_attr(MEASURING, True)  # the higher one claimed first ...
     low.set_user_attr(MEASURING, True)  # ... and the lower one, having looked before, too:
     # on the second look the lower one keeps its claim and the higher one withdraws
@@ -202,15 +206,12 @@ def test_two_trials_claiming_one_config_at_once_leave_it_to_the_lower_number(tmp
 def test_a_waiting_trial_measures_itself_when_the_other_failed_for_a_passing_reason(tmp_path):
     from optuna.trial import TrialState
 
-    from bert_sweep.search.study import OUTCOME, ask, worker_identity
+    from bert_sweep.search.study import OUTCOME
     from bert_sweep.search.sweeper import MEASURING
 
     study = _study(tmp_path)
     sweeper = _sweeper()
-    first, second = ask(study), ask(study)
-    for t in (first, second):
-        t.set_user_attr("worker", worker_identity())
-        t.set_user_attr("config_hash", "same")
+    first, second = _two_trials_of_one_config(study)
     first.set_user_attr(MEASURING, True)
     first.set_user_attr(OUTCOME, "interrupted")
     study.tell(first, state=TrialState.FAIL)
