@@ -70,7 +70,7 @@ class Pipeline:
     @property
     def model_format(self) -> str:
         """What the backend reads: "onnx" or "torch" (its config's MODEL_FORMAT)."""
-        return getattr(self.cfg.backend, "MODEL_FORMAT", "onnx")
+        return self.cfg.backend.MODEL_FORMAT
 
     def _needs_onnx_reference(self) -> bool:
         """Whether a torch-format run may have to measure the fp32 onnxruntime reference: it
@@ -333,11 +333,11 @@ class Pipeline:
             info = info | loaded | {"details": info["details"] | loaded.get("details", {})}
         return info
 
-    def _packages(self, packages: dict) -> dict:
+    def _packages(self, packages: dict, backend_info: dict) -> dict:
         """This venv's versions, plus the engine's version as the backend reports it when the
         engine lives elsewhere (deepsparse's own venv)."""
         package = self.cfg.backend.ENGINE_PACKAGE
-        version = self._backend_info().get("engine_version")
+        version = backend_info.get("engine_version")
         if package and package not in packages and version and version[0].isdigit():
             packages = packages | {package: version}
         return packages
@@ -370,6 +370,7 @@ class Pipeline:
             )
         performance = self._performance() if cfg.profile.performance else None
         verdict = decide(accuracy, performance, cfg.target, cfg.dataset.name)
+        backend_info = self._backend_info()  # asks the loaded engine once
         record = RunRecord(
             status="ok",
             run_dir=str(self.run_dir),
@@ -395,13 +396,13 @@ class Pipeline:
                 meaningful=self.model.meaningful,
                 packageable=self.model.packageable,
             ),
-            backend_info=self._backend_info(),
+            backend_info=backend_info,
             n_samples=self.n_samples,
             dataset_path=str(self.dataset_path),
             features_path=str(self.features_path),
             timings_s=self.timer.seconds | {"total": round(time.time() - started, 3)},
             system=system_info(),
-            packages=self._packages(package_versions()),
+            packages=self._packages(package_versions(), backend_info),
             git_commit=git_commit(Path(cfg.paths.root_dir)),
             started_at=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
